@@ -1,0 +1,377 @@
+"""The one reader of the VQA v2 release format, for the real data and the synthetic world alike.
+
+A data root is laid out as the official archives unpack::
+
+    <root>/v2_OpenEnded_mscoco_<split>_questions.json
+    <root>/v2_mscoco_<split>_annotations.json            (absent for test-dev2015 / test2015)
+    <root>/<image split>/COCO_<image split>_<image_id:012d>.jpg   (or .png: the synthetic world)
+
+test-dev2015 questions point at test2015 images, as in the official release. Everything the
+format promises is checked up front, so a bad file fails here, naming file, record and field,
+and not deep inside training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.tasks.vqa_eval import reference_forms
+
+QUESTIONS_FILE = "v2_OpenEnded_mscoco_{split}_questions.json"
+ANNOTATIONS_FILE = "v2_mscoco_{split}_annotations.json"
+IMAGE_SUFFIXES = (".jpg", ".png")
+ANSWERS_PER_QUESTION = 10
+_IMAGE_SPLIT = {"test-dev2015": "test2015"}
+
+# Top-level fields of each file, with their JSON types, as the official release has them.
+_QUESTIONS_TOP = {
+    "info": dict,
+    "task_type": str,
+    "data_type": str,
+    "license": dict,
+    "data_subtype": str,
+    "questions": list,
+}
+_ANNOTATIONS_TOP = {"info": dict, "license": dict, "data_subtype": str, "annotations": list}
+_QUESTION_FIELDS = {"image_id": int, "question": str, "question_id": int}
+_ANNOTATION_FIELDS = {
+    "question_type": str,
+    "multiple_choice_answer": str,
+    "answers": list,
+    "image_id": int,
+    "answer_type": str,
+    "question_id": int,
+}
+_ANSWER_FIELDS = {"answer": str, "answer_confidence": str, "answer_id": int}
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+
+
+@dataclass(frozen=True)
+class VqaQuestion:
+    """One question; the answer fields are None where the split has no annotations."""
+
+    question_id: int
+    image_id: int
+    question: str
+    image_path: Path
+    answers: tuple[str, ...] | None
+    answer_type: str | None
+    question_type: str | None
+    multiple_choice_answer: str | None
+
+
+@dataclass(frozen=True)
+class VqaSplit:
+    """A read split: its questions in file order, the sha256 of each file read (keyed by its
+    path relative to the root, for run provenance), and the raw documents for the evaluator."""
+
+    split: str
+    root: Path
+    files: dict[str, str]
+    questions: list[VqaQuestion]
+    questions_json: dict[str, Any]
+    annotations_json: dict[str, Any] | None
+
+    @property
+    def annotated(self) -> bool:
+        return self.annotations_json is not None
+
+
+def questions_path(root: Path, split: str) -> Path:
+    return Path(root) / QUESTIONS_FILE.format(split=split)
+
+
+def annotations_path(root: Path, split: str) -> Path:
+    return Path(root) / ANNOTATIONS_FILE.format(split=split)
+
+
+def image_path(root: Path, split: str, image_id: int, suffix: str = ".jpg") -> Path:
+    """Where the COCO naming rule puts an image of ``split``."""
+    image_split = _IMAGE_SPLIT.get(split, split)
+    return Path(root) / image_split / f"COCO_{image_split}_{image_id:012d}{suffix}"
+
+
+def read_vqa(root: Path, split: str, *, check_images: bool = True) -> VqaSplit:
+    """Read and validate one split. Without annotations on disk, questions only.
+
+    With ``check_images=False`` a missing image is not an error and its path is the ``.jpg`` one.
+    """
+    with _gc_paused():
+        return _read(Path(root), split, check_images)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsed JSON holds millions of acyclic objects; the cycle collector would rescan them over
+    and over while they are built (about half the read time of a full split)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
+    q_path = questions_path(root, split)
+    if not q_path.is_file():
+        raise DataError(q_path, f"questions file of split {split!r} not found under {root}")
+    questions_json, q_sha = _load_json(q_path)
+    files = {q_path.name: q_sha}
+    q_records = _top(questions_json, _QUESTIONS_TOP, q_path)["questions"]
+    if not q_records:
+        raise DataError(q_path, "the split has no questions", field="questions")
+    by_id = _index(q_records, "questions", _QUESTION_FIELDS, q_path)
+
+    a_path = annotations_path(root, split)
+    annotations_json = None
+    anns: dict[int, dict[str, Any]] = {}
+    if a_path.exists():
+        annotations_json, files[a_path.name] = _load_json(a_path)
+        a_records = _top(annotations_json, _ANNOTATIONS_TOP, a_path)["annotations"]
+        anns = _index(a_records, "annotations", _ANNOTATION_FIELDS, a_path)
+        _check_annotations(anns, by_id, q_path, a_path)
+
+    find_image = _image_finder(root, split)
+    out = []
+    for qid, rec in by_id.items():
+        path, found = find_image(rec["image_id"])
+        if check_images and not found:
+            raise DataError(
+                q_path,
+                f"image not found: {path.with_suffix('.{jpg,png}')}",
+                record=_rec(qid),
+                field="image_id",
+            )
+        ann = anns.get(qid)
+        out.append(
+            VqaQuestion(
+                question_id=qid,
+                image_id=rec["image_id"],
+                question=rec["question"],
+                image_path=path,
+                answers=tuple(a["answer"] for a in ann["answers"]) if ann else None,
+                answer_type=ann["answer_type"] if ann else None,
+                question_type=ann["question_type"] if ann else None,
+                multiple_choice_answer=ann["multiple_choice_answer"] if ann else None,
+            )
+        )
+    return VqaSplit(split, root, files, out, questions_json, annotations_json)
+
+
+def answer_vocab(split: VqaSplit, top_k: int) -> list[str]:
+    """The ``top_k`` most frequent answers over all human answers of ``split`` (the train split).
+
+    Answers are counted in the form the official evaluator compares them (``reference_forms``:
+    normalised, except unanimous ones, which it leaves verbatim), so every vocabulary entry is
+    a string that can earn credit. Ties break alphabetically, for the same vocabulary everywhere.
+    """
+    if top_k < 1:
+        raise ValueError(f"answer_vocab: top_k must be >= 1, got {top_k}")
+    if not split.annotated:
+        raise DataError(
+            annotations_path(split.root, split.split),
+            "an answer vocabulary needs an annotated split; this file is absent",
+        )
+    counts: Counter[str] = Counter()
+    for q in split.questions:
+        assert q.answers is not None  # annotated split: every question has answers
+        counts.update(reference_forms(q.answers)[0])
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [answer for answer, _ in ranked[:top_k]]
+
+
+def check(root: Path, split: str) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check vqa``."""
+    data = read_vqa(root, split, check_images=True)
+    annotated = [q for q in data.questions if q.answers is not None]
+    forms: Counter[str] = Counter()
+    for q in annotated:
+        forms.update(reference_forms(q.answers)[0])
+    return {
+        "dataset": "vqa_v2",
+        "split": split,
+        "root": str(data.root),
+        "questions": len(data.questions),
+        "images": len({q.image_id for q in data.questions}),
+        "annotated_questions": len(annotated),
+        "answers": sum(len(q.answers) for q in annotated),
+        "distinct_answers": len(forms),
+        "answer_types": dict(sorted(Counter(q.answer_type for q in annotated).items())),
+        "sha256": data.files,
+    }
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> tuple[Any, str]:
+    """Parse ``path``, hashing the very bytes parsed."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot read: {err.strerror or err}") from err
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            path, f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"not UTF-8 text: {err}") from err
+    return doc, hashlib.sha256(raw).hexdigest()
+
+
+def _rec(qid: int) -> str:
+    return f"question_id {qid}"
+
+
+def _kind_ok(value: Any, kind: type) -> bool:
+    if kind is int:  # JSON true/false parse as bool, a subclass of int; ids must be numbers
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, kind)
+
+
+def _valid(rec: Any, spec: Mapping[str, type]) -> bool:
+    """Fast check of one record (millions of answers); ``_fields`` then says what is wrong."""
+    if type(rec) is not dict:
+        return False
+    for name, kind in spec.items():
+        value = rec.get(name)
+        if type(value) is not kind or (kind is int and value < 0):  # type(True) is bool
+            return False
+    return True
+
+
+def _fields(rec: Any, spec: Mapping[str, type], file: Path, record: str | None) -> None:
+    if _valid(rec, spec):
+        return
+    if not isinstance(rec, dict):
+        raise DataError(file, f"expected an object, got {type(rec).__name__}", record=record)
+    for name, kind in spec.items():
+        expected = _TYPE_NAMES[kind] + (" >= 0" if kind is int else "")
+        if name not in rec:
+            raise DataError(file, f"missing; expected {expected}", record=record, field=name)
+        if not _kind_ok(rec[name], kind):
+            raise DataError(
+                file,
+                f"expected {expected}, got {json.dumps(rec[name])[:60]}",
+                record=record,
+                field=name,
+            )
+
+
+def _top(doc: Any, spec: Mapping[str, type], file: Path) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise DataError(file, f"expected a JSON object at top level, got {type(doc).__name__}")
+    _fields(doc, spec, file, None)
+    return doc
+
+
+def _index(
+    records: list[Any], key: str, spec: Mapping[str, type], file: Path
+) -> dict[int, dict[str, Any]]:
+    """Records by question id, each checked against ``spec``; duplicates refused."""
+    by_id: dict[int, dict[str, Any]] = {}
+    position: dict[int, int] = {}
+    for i, rec in enumerate(records):
+        qid = rec.get("question_id") if isinstance(rec, dict) else None
+        named = _kind_ok(qid, int)
+        _fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
+        if qid in by_id:
+            raise DataError(
+                file,
+                f"duplicate question id (first at {key}[{position[qid]}])",
+                record=f"{key}[{i}] ({_rec(qid)})",
+                field="question_id",
+            )
+        by_id[qid] = rec
+        position[qid] = i
+    return by_id
+
+
+def _check_annotations(
+    anns: Mapping[int, dict[str, Any]],
+    questions: Mapping[int, dict[str, Any]],
+    q_path: Path,
+    a_path: Path,
+) -> None:
+    for qid, ann in anns.items():
+        answers = ann["answers"]
+        if len(answers) != ANSWERS_PER_QUESTION:
+            raise DataError(
+                a_path,
+                f"expected {ANSWERS_PER_QUESTION} human answers, got {len(answers)}",
+                record=_rec(qid),
+                field="answers",
+            )
+        answer_ids: set[int] = set()
+        for j, answer in enumerate(answers):
+            _fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
+            # The official leave-one-out drops answers equal to the held-out one: ids must differ.
+            if answer["answer_id"] in answer_ids:
+                raise DataError(
+                    a_path,
+                    f"duplicate answer_id {answer['answer_id']} within the question",
+                    record=f"{_rec(qid)}, answers[{j}]",
+                    field="answer_id",
+                )
+            answer_ids.add(answer["answer_id"])
+        question = questions.get(qid)
+        if question is None:
+            raise DataError(
+                a_path,
+                f"no question with this id in {q_path.name}",
+                record=_rec(qid),
+                field="question_id",
+            )
+        if question["image_id"] != ann["image_id"]:
+            raise DataError(
+                a_path,
+                f"image_id {ann['image_id']} differs from {question['image_id']} in {q_path.name}",
+                record=_rec(qid),
+                field="image_id",
+            )
+    for qid in questions:
+        if qid not in anns:
+            raise DataError(
+                q_path,
+                f"no annotation for this question in {a_path.name}",
+                record=_rec(qid),
+                field="question_id",
+            )
+
+
+def _image_finder(root: Path, split: str) -> Callable[[int], tuple[Path, bool]]:
+    """Image lookup by id against one listing of the split's folder (a stat, or even a new Path,
+    per question costs seconds on the 443k questions of train2014). Gives the path and whether
+    it exists; a missing image gets its ``.jpg`` path."""
+    folder = image_path(root, split, 0).parent
+    try:
+        with os.scandir(folder) as entries:
+            names = frozenset(entry.name for entry in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        names = frozenset()
+    prefix = f"COCO_{folder.name}_"
+
+    @functools.cache
+    def find(image_id: int) -> tuple[Path, bool]:
+        for suffix in IMAGE_SUFFIXES:
+            name = f"{prefix}{image_id:012d}{suffix}"
+            if name in names:
+                return folder / name, True
+        return folder / f"{prefix}{image_id:012d}{IMAGE_SUFFIXES[0]}", False
+
+    return find

@@ -1,0 +1,32 @@
+"""Task models from named presets, sized by the run's tokenizer."""
+
+from __future__ import annotations
+
+from harness.models.coca import CoCa
+from harness.models.heads import TaskModel
+from harness.models.presets import preset
+from harness.seeding import stream_seed
+
+
+def build_task_model(name: str, task, tokenizer, context_length: int, seed: int) -> TaskModel:
+    """CoCa preset `name` plus the task's head, initialised from `seed`'s own streams."""
+    cfg = preset(
+        name,
+        vocab_size=tokenizer.vocab_size,
+        context_length=context_length,
+        pad_id=tokenizer.pad_id,
+    )
+    coca = CoCa(cfg, seed=stream_seed(seed, f"{name}/coca"))
+    head = task.build_head(cfg.text_width, seed=stream_seed(seed, f"{name}/head"))
+    return TaskModel(coca, head)
+
+
+def module_shapes(name: str) -> dict:
+    """Image size, and blocks and width per distillable module, without building weights."""
+    cfg = preset(name)
+    sizes = cfg.module_sizes()
+    return {
+        "image_size": cfg.image_size,
+        "layers": {m: s.blocks for m, s in sizes.items()},
+        "widths": {m: s.width for m, s in sizes.items()},
+    }

@@ -1,0 +1,109 @@
+"""Run records (spec/harness.md §6, a contract): one `record.json` per run, written atomically.
+
+The report reads these and nothing else, so a record carries everything a table or a
+provenance footer quotes: resolved config, metrics, round traces, timing, provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.config import OURS_OPTIONS, StudyConfig
+
+SCHEMA_VERSION = 1
+RECORD = "record.json"
+PACKAGES = ("optima-repro", "torch", "numpy", "transformers", "sentencepiece", "pillow")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_dir(study_dir: Path, scheduler: str, seed: int) -> Path:
+    return study_dir / scheduler / f"seed-{seed}"
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(folder: Path, config_hash: str) -> bool:
+    record = read_record(folder / RECORD)
+    return bool(
+        record
+        and record.get("status") == "complete"
+        and record.get("config_hash") == config_hash
+        and record.get("schema_version") == SCHEMA_VERSION
+    )
+
+
+def git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return {"commit": commit, "dirty": bool(dirty)}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(cfg: StudyConfig, device: torch.device, data: dict, evaluator: dict) -> dict:
+    return {
+        "git": git_commit(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "data": data,
+        "evaluator": evaluator,
+        "ours_options": {k: getattr(cfg.distill, k) for k in OURS_OPTIONS},
+        "optimizer": {
+            "name": "torch.optim.Adafactor",
+            "note": "torch's Adafactor keeps no first moment: the card's beta1 = 0.9 has no "
+            "counterpart; its second moment decays as 1 - t^-0.8 (beta2_decay=-0.8)",
+        },
+    }

@@ -1,0 +1,214 @@
+"""A study: one task, one preset, a grid of schedulers x seeds sharing data, tokenizer and
+teacher (spec/harness.md §2, §6). Complete runs are skipped when the grid is run again."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.config import StudyConfig, config_hash
+from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.distill.loop import DistillInputs, NumericalError, predict_logits, run_rounds
+from harness.distill.losses import Projections
+from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
+from harness.errors import ConfigError
+from harness.models.build import build_task_model, module_shapes
+from harness.models.layer_map import init_student_from_teacher, layer_map
+from harness.runs import (
+    RECORD,
+    SCHEMA_VERSION,
+    is_complete,
+    provenance,
+    read_record,
+    run_dir,
+    write_json_atomic,
+)
+from harness.schedulers import build_scheduler
+from harness.seeding import torch_seeded
+from harness.tasks import get_task
+from harness.teacher import Teacher, ensure_teacher
+
+
+@dataclass
+class Study:
+    cfg: StudyConfig
+    task: object
+    tokenizer: Tokenizer
+    train: object
+    evaluation: object
+    teacher: Teacher
+    inputs: DistillInputs
+    data: dict
+    study_dir: Path
+    device: torch.device
+
+
+def data_checksum(files: dict[str, str], images: list[Path]) -> str:
+    """sha256 over the annotation files' hashes and the images' names and sizes (hashing every
+    image byte of a real split would cost minutes; names and sizes catch a changed set)."""
+    h = hashlib.sha256()
+    for name, sha in sorted(files.items()):
+        h.update(f"{name}:{sha}".encode())
+    for p in sorted(images):
+        h.update(f"{p.name}:{p.stat().st_size}".encode())
+    return h.hexdigest()
+
+
+def prepare(
+    cfg: StudyConfig,
+    data_root: Path | None,
+    workdir: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> Study:
+    spec = get_task(cfg.task)
+    if data_root is None:
+        root = spec.ensure_world(workdir / "data", cfg.world, progress)
+        source = f"synthetic world '{cfg.world}' (embedded default)"
+    else:
+        root = data_root
+        source = "user data"
+    print(f"data: {source} at {root}")
+    train_split = spec.read(root, cfg.train_split)
+    eval_split = spec.read(root, cfg.eval_split)
+    task = spec.from_train(train_split, cfg)
+    tok_dir = ensure_tokenizer(workdir / "tokenizers", task.texts(train_split), cfg.vocab_size)
+    tokenizer = Tokenizer(tok_dir)
+
+    t_shapes = module_shapes(cfg.teacher.model)
+    s_shapes = module_shapes(cfg.distill.student)
+    if t_shapes["image_size"] != s_shapes["image_size"]:
+        raise ConfigError(
+            f"teacher {cfg.teacher.model} sees {t_shapes['image_size']} px images, student "
+            f"{cfg.distill.student} {s_shapes['image_size']} px: they must see the same images"
+        )
+    size = t_shapes["image_size"]
+    train = task.examples(train_split, tokenizer, size, cfg.context_length, progress)
+    evaluation = task.examples(eval_split, tokenizer, size, cfg.context_length, progress)
+    data_sha = data_checksum(
+        {**train_split.files, **eval_split.files},
+        [*train.images.paths, *evaluation.images.paths],
+    )
+    teacher = ensure_teacher(
+        cfg, task, train, evaluation, tokenizer, data_sha, workdir / "teachers", device, progress
+    )
+    modules = tuple(t_shapes["layers"])
+    maps = {m: layer_map(s_shapes["layers"][m], t_shapes["layers"][m]) for m in modules}
+    live = LiveTeacher(teacher.model, task.forward, maps)
+    if cfg.teacher_cache:
+
+        def make_batch(index: torch.Tensor) -> dict:
+            return task.batch(train, index, device)
+
+        source_of_teacher = CachedTeacher.build(
+            live, len(train), make_batch, cfg.eval_batch_size, progress
+        )
+        print(f"teacher outputs: {source_of_teacher.nbytes() / 2**20:.0f} MiB held in memory")
+    else:
+        source_of_teacher = live
+    inputs = DistillInputs(
+        task=task,
+        train=train,
+        teacher=source_of_teacher,
+        modules=modules,
+        pad_id=tokenizer.pad_id,
+        device=device,
+    )
+    data = {
+        "root": str(root),
+        "source": source,
+        "sha256": data_sha,
+        "splits": {cfg.train_split: len(train), cfg.eval_split: len(evaluation)},
+        "tokenizer_sha256": tokenizer.sha256,
+    }
+    key = config_hash({"config": cfg.to_dict(), "data": data_sha})
+    study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
+    return Study(cfg, task, tokenizer, train, evaluation, teacher, inputs, data, study_dir, device)
+
+
+def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = True) -> dict:
+    cfg, task = study.cfg, study.task
+    start = time.perf_counter()
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "task": cfg.task,
+        "scheduler": scheduler_name,
+        "seed": seed,
+        "status": "failed",
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "teacher": {"key": study.teacher.key, "metrics": study.teacher.metrics},
+        "metrics": {},
+        "rounds": [],
+        "timing": {},
+        "provenance": provenance(cfg, study.device, study.data, task.evaluator),
+    }
+    try:
+        t_shapes = module_shapes(cfg.teacher.model)
+        s_shapes = module_shapes(cfg.distill.student)
+        student = build_task_model(
+            cfg.distill.student, task, study.tokenizer, cfg.context_length, seed
+        )
+        with torch_seeded(seed, "projections"):
+            projections = Projections(s_shapes["widths"], t_shapes["widths"])
+        if cfg.distill.student_init == "teacher-layers":
+            init_student_from_teacher(student.coca, study.teacher.model.coca)
+        student.to(study.device)
+        projections.to(study.device)
+        scheduler = build_scheduler(scheduler_name, study.inputs.modules, seed, cfg.distill)
+        result = run_rounds(
+            study.inputs,
+            student,
+            projections,
+            scheduler,
+            scheduler_name,
+            cfg.distill,
+            seed,
+            cfg.eval_batch_size,
+            progress,
+        )
+        t0 = time.perf_counter()
+        logits = predict_logits(task, student, study.evaluation, study.device, cfg.eval_batch_size)
+        record["metrics"] = task.metrics(study.evaluation, task.predictions(logits))
+        record["rounds"] = result["rounds"]
+        record["status"] = "complete"
+        record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
+    except NumericalError as e:
+        record["error"] = {"message": str(e), "round": e.round_index, "step": e.step}
+    except Exception as e:  # a failed run is recorded and the grid goes on
+        record["error"] = {
+            "message": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc(),
+        }
+    record["timing"]["wall_seconds"] = time.perf_counter() - start
+    record["timing"]["process_peak_rss_mib"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return record
+
+
+def run_grid(
+    study: Study, schedulers: list[str], seeds: list[int], progress: bool = True
+) -> list[dict]:
+    records = []
+    for seed in seeds:
+        for name in schedulers:
+            folder = run_dir(study.study_dir, name, seed)
+            if is_complete(folder, study.cfg.hash()):
+                print(f"run {name} seed {seed}: complete, skipped ({folder})")
+            else:
+                record = execute_run(study, name, seed, progress)
+                write_json_atomic(folder / RECORD, record)
+                primary = record["metrics"].get("primary")
+                if record["status"] == "complete":
+                    print(f"run {name} seed {seed}: {primary:.2f} -> {folder / RECORD}")
+                else:
+                    print(f"run {name} seed {seed}: FAILED ({record['error']['message']})")
+            records.append(read_record(folder / RECORD))
+    return records

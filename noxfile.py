@@ -1,0 +1,43 @@
+"""Entry points: `nox -s reproduce-vqa` (the study), `nox -s tests` (the suite), `nox -s lint`.
+
+Every session installs the project with `constraints.txt`, the one place torch is pinned."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install(session: nox.Session, extras: str = "") -> None:
+    session.install(*CONSTRAINTS, "-e", f".{extras}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default test suite (smoke studies included)."""
+    install(session, "[test]")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+def _reproduce(task: str):
+    def session_fn(session: nox.Session) -> None:
+        install(session)
+        session.run("optima-repro", "reproduce", task, *session.posargs)
+
+    session_fn.__doc__ = f"The {task} study (default preset on the embedded synthetic world)."
+    return session_fn
+
+
+for _task in ("vqa",):
+    nox.session(name=f"reproduce-{_task}")(_reproduce(_task))

@@ -1,0 +1,152 @@
+"""The OPTIMA module scheduler: warm-up, then discounted Thompson sampling (spec/optima.md §4).
+
+Follows the scheduler contract of spec/harness.md §3: ``choose`` before a round, ``observe``
+after it, JSON-serialisable ``state_dict`` for resuming, and ``trace`` for the run record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from optima.bandit import DiscountedThompson
+
+# Second word of every scheduler's seed sequence, ``default_rng([seed, SCHEDULER_STREAM_TAG])``:
+# the scheduler's random stream is its own, so changing the scheduler changes no data or model
+# draw (spec §4). baselines/random_module.py uses the same tag (checked by a test).
+SCHEDULER_STREAM_TAG = 0x5C4ED
+
+WARMUPS = ("round-robin", "random")
+ARM_KINDS = ("modules", "subsets")
+
+
+def scheduler_rng(seed: int) -> np.random.Generator:
+    """The scheduler stream for ``seed``, independent of the harness's data and model streams."""
+    return np.random.default_rng([int(seed), SCHEDULER_STREAM_TAG])
+
+
+def build_arms(modules: Sequence[str], kind: str) -> list[frozenset[str]]:
+    """Arms as active sets, in a fixed order.
+
+    ``modules``: one arm per module, in the given order. ``subsets``: every non-empty subset
+    (K = 2^M - 1), by size, then in ``itertools.combinations`` order of the given module order;
+    for (a, b, c): a, b, c, a+b, a+c, b+c, a+b+c. Singletons come first, so round-robin warm-up
+    tries single modules before pairs.
+    """
+    if kind == "modules":
+        return [frozenset([m]) for m in modules]
+    return [
+        frozenset(combo)
+        for size in range(1, len(modules) + 1)
+        for combo in itertools.combinations(modules, size)
+    ]
+
+
+def _json_float(x: float) -> float | None:
+    """None for nan/inf so run records stay valid JSON."""
+    return float(x) if math.isfinite(x) else None
+
+
+class OptimaScheduler:
+    """OPTIMA: pick the module (or module subset) to distill in each round with a bandit.
+
+    Rounds with ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
+    uniformly at random [card: T0 = 10]; their rewards still update the bandit. Later rounds
+    take the argmax of one Thompson sample per arm. Rewards come from ``observe`` (spec §4).
+    """
+
+    name = "optima"
+
+    def __init__(
+        self,
+        modules: Sequence[str],
+        seed: int,
+        *,
+        gamma: float = 0.98,
+        warmup_rounds: int = 10,
+        warmup: str = "round-robin",
+        arms: str = "modules",
+        posterior: str = "gaussian",
+    ) -> None:
+        self.modules = tuple(modules)
+        if not self.modules or len(set(self.modules)) != len(self.modules):
+            raise ValueError(
+                f"OptimaScheduler: modules must be non-empty and unique, got {modules}"
+            )
+        if warmup not in WARMUPS:
+            raise ValueError(
+                f"OptimaScheduler: option warmup must be one of {WARMUPS}, got {warmup!r}"
+            )
+        if arms not in ARM_KINDS:
+            raise ValueError(
+                f"OptimaScheduler: option arms must be one of {ARM_KINDS}, got {arms!r}"
+            )
+        if warmup_rounds < 0:
+            raise ValueError(
+                f"OptimaScheduler: option warmup_rounds must be >= 0, got {warmup_rounds}"
+            )
+        self.warmup_rounds = int(warmup_rounds)
+        self.warmup = warmup
+        self.arms = build_arms(self.modules, arms)
+        self.arm_names = ["+".join(m for m in self.modules if m in arm) for arm in self.arms]
+        self._arm_index = {arm: k for k, arm in enumerate(self.arms)}
+        self.rng = scheduler_rng(seed)
+        # The bandit shares the scheduler's generator: one stream, saved once (in the bandit).
+        self.bandit = DiscountedThompson(len(self.arms), gamma, posterior, rng=self.rng)
+        self._trace: dict[str, Any] = {}
+
+    def choose(self, round_index: int) -> frozenset[str]:
+        """Active modules for round ``round_index`` (0-based)."""
+        if round_index < 0:
+            raise ValueError(f"OptimaScheduler.choose: round_index must be >= 0, got {round_index}")
+        k = len(self.arms)
+        samples: np.ndarray | None = None
+        if round_index < self.warmup_rounds:
+            phase = "warmup"
+            arm = round_index % k if self.warmup == "round-robin" else int(self.rng.integers(k))
+        else:
+            phase = "sample"
+            arm, samples = self.bandit.sample()
+        self._trace = {
+            "phase": phase,
+            "arm": self.arm_names[arm],
+            "posterior_means": self._by_name(self.bandit.means()),
+            "samples": self._by_name(samples),
+            "counts": self._by_name(self.bandit.counts),
+        }
+        return self.arms[arm]
+
+    def _by_name(self, values: np.ndarray | None) -> dict[str, float | None]:
+        """Per-arm values keyed by arm name; None for nan/inf (or no values) so JSON stays valid."""
+        if values is None:
+            return dict.fromkeys(self.arm_names)
+        return {n: _json_float(v) for n, v in zip(self.arm_names, values, strict=True)}
+
+    def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
+        """Credit the round's reward to the arm whose active set was ``active``."""
+        arm = self._arm_index.get(frozenset(active))
+        if arm is None:
+            raise ValueError(
+                f"OptimaScheduler.observe: round {round_index} active set {sorted(active)} is not "
+                f"an arm; arms are {self.arm_names}"
+            )
+        self.bandit.update(arm, reward)
+
+    def trace(self) -> dict[str, Any]:
+        """Details of the latest choice for the run record ({} before the first choice)."""
+        return dict(self._trace)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arms": list(self.arm_names), "bandit": self.bandit.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name or state.get("arms") != self.arm_names:
+            raise ValueError(
+                f"OptimaScheduler.load_state_dict: state is for scheduler {state.get('name')!r} "
+                f"with arms {state.get('arms')}, expected {self.name!r} with arms {self.arm_names}"
+            )
+        self.bandit.load_state_dict(state["bandit"])
