@@ -52,7 +52,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from harness.tasks import vqa_eval
 
     scores = vqa_eval.evaluate(
-        _load_json(args.questions), _load_json(args.annotations), _load_json(args.results)
+        _load_json(args.questions),
+        _load_json(args.annotations),
+        _load_json(args.results),
+        questions_file=str(args.questions),
+        annotations_file=str(args.annotations),
+        results_file=str(args.results),
     )
     print(json.dumps(scores, indent=2))
     return 0

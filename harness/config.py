@@ -81,7 +81,7 @@ class StudyConfig:
     train_split: str
     eval_split: str
     vocab_size: int = 256  # sentencepiece vocabulary trained on the train split's text
-    context_length: int = 20
+    context_length: int = 16
     answer_top_k: int = 3129  # VQA answer vocabulary: the k most frequent train answers
     teacher_cache: bool = True  # teacher outputs computed once per study and reused
     eval_batch_size: int = 256
@@ -124,7 +124,7 @@ def _vqa_presets() -> dict[str, StudyConfig]:
         task="vqa",
         preset="default",
         world="default",
-        teacher=TeacherConfig(model="teacher-small", steps=1500, lr=1e-3, batch_size=64),
+        teacher=TeacherConfig(model="teacher-small", steps=3000, lr=1e-3, batch_size=64),
         distill=DistillConfig(
             student="student-small",
             steps=1000,
@@ -135,7 +135,7 @@ def _vqa_presets() -> dict[str, StudyConfig]:
         train_split="train2014",
         eval_split="val2014",
         vocab_size=256,
-        context_length=20,
+        context_length=16,
     )
     return {"smoke": smoke, "default": default}
 

@@ -2,14 +2,16 @@
 paper names a sentence-piece model], loaded through transformers so a real CoCa's tokenizer
 can later take its place behind the same calls.
 
-transformers builds some sentencepiece classes silently wrong from a bare model file (e.g. a
-4-token vocabulary); `T5Tokenizer.from_pretrained` on a folder holding `spiece.model` reads it
-faithfully, and a test checks its ids against sentencepiece's own.
+transformers builds sentencepiece tokenizers silently wrong in several ways: some classes
+from a bare model file (a 4-token vocabulary), `T5Tokenizer` from a BPE model (its converter
+assumes unigram: other ids). `LlamaTokenizer.from_pretrained` on a folder holding
+`tokenizer.model` reads a BPE model faithfully; a test checks its ids against sentencepiece's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -19,35 +21,37 @@ import sentencepiece as spm
 import torch
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-MODEL_FILE = "spiece.model"
+MODEL_FILE = "tokenizer.model"
 
 
 def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int) -> Path:
-    """Train a unigram model on `texts`; written atomically, so a crash leaves no half file."""
+    """Train a BPE sentencepiece model on `texts`; written atomically, so a crash leaves no half file."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        prefix = os.path.join(tmp, "sp")
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts),
-            model_prefix=prefix,
-            vocab_size=vocab_size,
-            model_type="unigram",
-            pad_id=PAD_ID,
-            unk_id=UNK_ID,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-            hard_vocab_limit=False,  # small corpora hold fewer pieces than asked for
-            character_coverage=1.0,
-            num_threads=1,  # deterministic
-            minloglevel=2,
-        )
-        os.replace(prefix + ".model", out_dir / MODEL_FILE)
+    model = io.BytesIO()  # no model_prefix: the file would record the temporary path
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="bpe",  # unigram keeps ~65 pieces of a small templated corpus
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        hard_vocab_limit=False,  # small corpora hold fewer pieces than asked for
+        character_coverage=1.0,
+        num_threads=1,  # deterministic
+        minloglevel=2,
+    )
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(model.getvalue())
+    os.replace(tmp, out_dir / MODEL_FILE)
     return out_dir / MODEL_FILE
 
 
 def ensure_tokenizer(cache_dir: Path, texts: Sequence[str], vocab_size: int) -> Path:
     """The tokenizer folder for this text and size, trained once and reused."""
-    h = hashlib.sha256(str(vocab_size).encode())
+    h = hashlib.sha256(f"bpe:{vocab_size}:{MODEL_FILE}".encode())
     for t in texts:
         h.update(t.encode())
         h.update(b"\n")
@@ -61,10 +65,12 @@ class Tokenizer:
     """Fixed-length encoding: text, end token, padding. Fixed length keeps shapes static."""
 
     def __init__(self, folder: Path) -> None:
-        from transformers import T5Tokenizer
+        from transformers import LlamaTokenizer
 
         self.folder = folder
-        self.hf = T5Tokenizer.from_pretrained(str(folder), extra_ids=0, legacy=True)
+        self.hf = LlamaTokenizer.from_pretrained(
+            str(folder), unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        )
         self.pad_id = self.hf.pad_token_id
         self.eos_id = self.hf.eos_token_id
         self.vocab_size = len(self.hf)

@@ -49,10 +49,7 @@ class VqaTask:
         self.answers = answers
         self.answer_id = {a: i for i, a in enumerate(answers)}
 
-    evaluator = {
-        "name": "VQA accuracy (GT-Vision-Lab/VQA vqaEval.py, 2021 fixed version)",
-        "implementation": "harness.tasks.vqa_eval",
-    }
+    evaluator = {"name": vqa_eval.EVALUATOR, "implementation": "harness.tasks.vqa_eval"}
 
     @classmethod
     def from_train(cls, train: VqaSplit, cfg) -> VqaTask:

@@ -1,0 +1,118 @@
+"""Loss terms on fixed inputs, each value worked by hand (spec/optima.md §3-§4)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.config import DistillConfig
+from harness.distill.loop import (
+    batch_indices,
+    reward_objective,
+    training_order,
+    training_weights,
+)
+from harness.distill.losses import (
+    Projections,
+    layer_losses,
+    masked_mse,
+    module_layer_loss,
+    text_masks,
+)
+from harness.tasks.vqa import VqaTask
+
+
+def test_masked_mse_by_hand():
+    s = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # [B=1, S=2, W=2]
+    t = torch.tensor([[[0.0, 0.0], [3.0, 2.0]]])
+    # position 0: (1 + 4) / 2 = 2.5; position 1: (0 + 4) / 2 = 2.0
+    assert masked_mse(s, t, None).item() == pytest.approx(2.25)
+    assert masked_mse(s, t, torch.tensor([[True, False]])).item() == pytest.approx(2.5)
+    assert masked_mse(s, t, torch.tensor([[False, True]])).item() == pytest.approx(2.0)
+
+
+def test_module_layer_loss_is_mean_over_student_blocks():
+    zeros = torch.zeros(1, 1, 2)
+    student = [zeros, zeros]
+    teacher = [torch.ones(1, 1, 2), 3 * torch.ones(1, 1, 2)]  # MSE 1 and 9
+    assert module_layer_loss(student, teacher, nn.Identity(), None).item() == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="mapped teacher blocks"):
+        module_layer_loss(student, teacher[:1], nn.Identity(), None)
+
+
+def test_projections_only_where_widths_differ():
+    p = Projections({"visual": 4, "text": 8}, {"visual": 8, "text": 8})
+    assert isinstance(p["visual"], nn.Linear) and p["visual"].in_features == 4
+    assert isinstance(p["text"], nn.Identity)
+
+
+def test_layer_losses_per_module_in_order():
+    p = Projections({"visual": 2, "text": 2}, {"visual": 2, "text": 2})
+    student = {"visual": [torch.zeros(1, 3, 2)], "text": [torch.zeros(1, 3, 2)]}
+    teacher = {"visual": [torch.ones(1, 3, 2)], "text": [2 * torch.ones(1, 3, 2)]}
+    out = layer_losses(student, teacher, p, {"visual": None, "text": None})
+    assert out.tolist() == [1.0, 4.0]
+
+
+def test_text_masks_cover_cls_position():
+    text = torch.tensor([[5, 6, 3, 0]])
+    masks = text_masks(text, pad_id=0)
+    assert masks["visual"] is None
+    assert masks["text_decoder"].tolist() == [[True, True, True, False]]
+    assert masks["text"].tolist() == [[True, True, True, False, True]]
+
+
+def test_vqa_task_loss_by_hand():
+    logits = torch.tensor([[0.0, 0.0]])
+    batch = {"target": torch.tensor([[1.0, 0.0]])}
+    # BCE(0 logit, y) = log 2 for either y; summed over 2 answers
+    assert VqaTask.task_loss(logits, batch).item() == pytest.approx(2 * math.log(2))
+
+
+def test_vqa_pred_loss_by_hand():
+    student = torch.tensor([[0.0]])
+    teacher = torch.tensor([[math.log(3.0)]])  # sigmoid = 0.75
+    # BCE(p=0.5 student, q=0.75 teacher) = -(0.75 log 0.5 + 0.25 log 0.5) = log 2
+    assert VqaTask.pred_loss(student, teacher, 1.0).item() == pytest.approx(math.log(2))
+    # at its minimum the student copies the teacher: loss = entropy of Bernoulli(0.75)
+    h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert VqaTask.pred_loss(teacher, teacher, 1.0).item() == pytest.approx(h)
+
+
+def test_reward_objective_variants():
+    cfg = DistillConfig(student="s", steps=10, rounds=2, warmup_rounds=1, alpha=(0.0, 1.0, 0.1))
+    terms = {"pred": torch.tensor(2.0), "layer": torch.tensor([1.0, 2.0, 3.0])}
+    mask = torch.tensor([0.0, 1.0, 0.0])
+    assert reward_objective(terms, cfg, mask).item() == pytest.approx(2.0 + 0.1 * 6.0)
+    pred = DistillConfig(**{**cfg.__dict__, "reward_loss": "pred"})
+    assert reward_objective(terms, pred, mask).item() == pytest.approx(2.0)
+    module = DistillConfig(**{**cfg.__dict__, "reward_loss": "module"})
+    assert reward_objective(terms, module, mask).item() == pytest.approx(0.2)
+
+
+def test_none_row_trains_on_task_alone():
+    cfg = DistillConfig(student="s", steps=10, rounds=2, warmup_rounds=1)
+    assert training_weights("none", cfg) == (1.0, 0.0, 0.0)
+    assert training_weights("optima", cfg) == (0.0, 1.0, 1e-2)
+
+
+def test_reward_set_held_out_and_fixed_by_seed():
+    reward, pool = training_order(100, 10, seed=3)
+    assert len(reward) == 10 and len(pool) == 90
+    assert not set(reward) & set(pool)
+    again, _ = training_order(100, 10, seed=3)
+    other, _ = training_order(100, 10, seed=4)
+    assert np.array_equal(reward, again) and not np.array_equal(reward, other)
+
+
+def test_batches_full_and_reshuffled_per_pass():
+    pool = np.arange(10)
+    batches = [b.tolist() for b in batch_indices(pool, 4, 5, seed=0)]
+    assert len(batches) == 5 and all(len(b) == 4 for b in batches)
+    # 2 full batches per pass; each pass is a permutation of the pool
+    first_pass = batches[0] + batches[1]
+    assert len(set(first_pass)) == 8
+    assert batches == [b.tolist() for b in batch_indices(pool, 4, 5, seed=0)]
+    assert batches != [b.tolist() for b in batch_indices(pool, 4, 5, seed=1)]

@@ -1,0 +1,83 @@
+"""The real entry point on the smoke preset, as nox and reviewers call it (open_clip's
+`test_training_simple.py` habit): end to end, deterministic, resumable by skipping."""
+
+import json
+import shutil
+
+import pytest
+
+from harness.cli import main
+
+ROWS = ("optima", "uniform", "random", "none")
+
+
+def _reproduce(workdir, reports, *extra):
+    argv = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
+    return main([*argv, "--workdir", str(workdir), "--reports", str(reports), *extra])
+
+
+def _records(workdir):
+    found = sorted(workdir.glob("runs/vqa/*/*/seed-*/record.json"))
+    return {p.parent.parent.name: json.loads(p.read_text()) for p in found}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    base = tmp_path_factory.mktemp("smoke")
+    assert _reproduce(base / "work", base / "reports") == 0
+    return base
+
+
+def test_report_has_every_row(smoke):
+    text = (smoke / "reports" / "vqa.md").read_text()
+    for row in ("teacher", *ROWS):
+        assert f"| {row} |" in text
+    assert (smoke / "reports" / "vqa-module-selection.png").stat().st_size > 1000
+
+
+def test_records_follow_the_contract(smoke):
+    records = _records(smoke / "work")
+    assert set(records) == set(ROWS)
+    for name, r in records.items():
+        assert r["schema_version"] == 1 and r["status"] == "complete"
+        assert r["task"] == "vqa" and r["scheduler"] == name and r["seed"] == 0
+        assert 0.0 <= r["metrics"]["primary"] <= 100.0
+        assert set(r["metrics"]["perAnswerType"]) == {"yes/no", "number", "other"}
+        assert len(r["rounds"]) == r["config"]["distill"]["rounds"]
+        assert all(isinstance(x["reward"], float) for x in r["rounds"])
+        assert r["provenance"]["ours_options"]["reward"] == "relative"
+    optima = records["optima"]["rounds"]
+    assert all(len(x["active"]) == 1 for x in optima)
+    assert optima[0]["scheduler"]["phase"] == "warmup"
+    assert all(
+        x["active"] == ["text", "text_decoder", "visual"] for x in records["uniform"]["rounds"]
+    )
+    assert all(x["active"] == [] for x in records["none"]["rounds"])
+
+
+def test_same_command_twice_is_bitwise_identical(smoke, tmp_path):
+    """Everything but wall-clock timing, from a fresh work directory."""
+    assert _reproduce(tmp_path / "work", tmp_path / "reports") == 0
+    first, second = _records(smoke / "work"), _records(tmp_path / "work")
+    for name in ROWS:
+        assert first[name]["metrics"] == second[name]["metrics"]
+        assert first[name]["rounds"] == second[name]["rounds"]
+        assert first[name]["teacher"] == second[name]["teacher"]
+
+
+def test_rerun_skips_complete_runs(smoke, tmp_path, capsys):
+    shutil.copytree(smoke / "work", tmp_path / "work")
+    before = _records(tmp_path / "work")
+    assert _reproduce(tmp_path / "work", tmp_path / "reports") == 0
+    assert "complete, skipped" in capsys.readouterr().out
+    assert _records(tmp_path / "work") == before
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert _reproduce(tmp_path, tmp_path, "--seeds", "0,x") == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert _reproduce(tmp_path, tmp_path, "--schedulers", "optima,bogus") == 2
+    assert "bogus" in capsys.readouterr().err
+    argv = ["reproduce", "vqa", "--preset", "nope", "--workdir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "nope" in capsys.readouterr().err
