@@ -25,7 +25,7 @@ MODEL_FILE = "tokenizer.model"
 
 
 def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int) -> Path:
-    """Train a BPE sentencepiece model on `texts`; written atomically, so a crash leaves no half file."""
+    """Train a BPE sentencepiece model on `texts`, written atomically (no half file on a crash)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = io.BytesIO()  # no model_prefix: the file would record the temporary path
     spm.SentencePieceTrainer.train(
