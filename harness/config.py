@@ -127,7 +127,7 @@ def _vqa_presets() -> dict[str, StudyConfig]:
         teacher=TeacherConfig(model="teacher-small", steps=3000, lr=1e-3, batch_size=64),
         distill=DistillConfig(
             student="student-small",
-            steps=1000,
+            steps=800,
             rounds=20,
             warmup_rounds=6,
             lr=1e-2,
