@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -65,7 +66,8 @@ def selection_figure(by_scheduler: dict[str, list[dict]], modules: list[str], pa
         ax.set_xlabel("round")
         ax.set_ylabel("share of seeds")
         ax.set_ylim(0, 1)
-    axes[0, 0].legend(loc="upper right", fontsize="small")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -104,7 +106,7 @@ def task_report(task: str, records: list[dict], reports_dir: Path) -> Path:
         "Every student row uses the same seeds, hence the same data order, student "
         "initialisation and reward set; only the active modules differ. `none` is the "
         "student trained on the task alone (a1 = 1, a2 = a3 = 0). Metric: "
-        f"{any_record.get('metric_name', 'primary metric')} on `{cfg['eval_split']}`, "
+        f"{any_record['metric']['name']} on `{cfg['eval_split']}`, "
         "mean ± sample std over seeds; Δ uniform is the mean paired difference to `uniform` "
         "on the same seed, wins counts seeds where the row beats `uniform`.",
         "",

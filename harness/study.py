@@ -80,6 +80,7 @@ def prepare(
     task = spec.from_train(train_split, cfg)
     tok_dir = ensure_tokenizer(workdir / "tokenizers", task.texts(train_split), cfg.vocab_size)
     tokenizer = Tokenizer(tok_dir)
+    print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tok_dir}")
 
     t_shapes = module_shapes(cfg.teacher.model)
     s_shapes = module_shapes(cfg.distill.student)
@@ -143,6 +144,7 @@ def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = T
         "status": "failed",
         "config": cfg.to_dict(),
         "config_hash": cfg.hash(),
+        "metric": {"name": task.metric_name, "primary": task.primary},
         "teacher": {"key": study.teacher.key, "metrics": study.teacher.metrics},
         "metrics": {},
         "rounds": [],
