@@ -1,4 +1,6 @@
-"""`optima-repro`: thin entry point; it parses, then calls the library (STYLE.md).
+"""`optima-repro`: reproduce OPTIMA studies, score predictions, check datasets.
+
+A thin entry point: it parses, then calls the library.
 
 Bad input or configuration exits with code 2 and a message naming the file, record and
 field; a grid with a failed run exits with code 1 after writing its report."""
