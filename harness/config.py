@@ -85,6 +85,7 @@ class StudyConfig:
     answer_top_k: int = 3129  # VQA answer vocabulary: the k most frequent train answers
     teacher_cache: bool = True  # teacher outputs computed once per study and reused
     eval_batch_size: int = 256
+    eval_every_rounds: int = 5  # metric on the eval split during training, for curves
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

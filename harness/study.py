@@ -14,7 +14,7 @@ import torch
 
 from harness.config import StudyConfig, config_hash
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
-from harness.distill.loop import DistillInputs, NumericalError, predict_logits, run_rounds
+from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
 from harness.errors import ConfigError
@@ -174,10 +174,15 @@ def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = T
             seed,
             cfg.eval_batch_size,
             progress,
+            evaluate=lambda: task.evaluate(
+                student, study.evaluation, study.device, cfg.eval_batch_size
+            ),
+            eval_every_rounds=cfg.eval_every_rounds,
         )
         t0 = time.perf_counter()
-        logits = predict_logits(task, student, study.evaluation, study.device, cfg.eval_batch_size)
-        record["metrics"] = task.metrics(study.evaluation, task.predictions(logits))
+        record["metrics"] = task.evaluate(
+            student, study.evaluation, study.device, cfg.eval_batch_size
+        )
         record["rounds"] = result["rounds"]
         record["status"] = "complete"
         record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from harness.config import StudyConfig, config_hash
-from harness.distill.loop import batch_indices, predict_logits
+from harness.distill.loop import batch_indices
 from harness.models.build import build_task_model
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
@@ -81,8 +81,7 @@ def ensure_teacher(
 
     model.to(device)
     seconds = train_teacher(model, cfg, task, train, device, progress)
-    logits = predict_logits(task, model, evaluation, device, cfg.eval_batch_size)
-    metrics = task.metrics(evaluation, task.predictions(logits))
+    metrics = task.evaluate(model, evaluation, device, cfg.eval_batch_size)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = weights.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)

@@ -11,7 +11,7 @@ import torch
 from harness.errors import ConfigError
 from harness.models import presets
 from harness.models.coca import MODULES, CoCa, CoCaConfig
-from harness.models.heads import TaskModel, VqaHead, pool_last_token
+from harness.models.heads import ClassifierHead, TaskModel, pool_last_token
 from harness.models.layer_map import init_student_from_teacher, layer_map
 from harness.models.presets import preset
 
@@ -267,7 +267,7 @@ def test_pool_last_token_and_vqa_head() -> None:
     assert torch.equal(pooled, multimodal[[0, 1, 2], [2, 4, 0]])
 
     coca = CoCa(preset("tiny"), seed=0).eval()
-    head = VqaHead(coca.config.text_width, n_answers=7, seed=0)
+    head = ClassifierHead(coca.config.text_width, n_answers=7, seed=0)
     model = TaskModel(coca, head)
     images, text = _inputs(coca.config, batch=3)
     with torch.no_grad():

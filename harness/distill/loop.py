@@ -120,8 +120,13 @@ def run_rounds(
     seed: int,
     eval_batch_size: int,
     progress: bool = True,
+    evaluate: Callable[[], dict] | None = None,
+    eval_every_rounds: int = 0,
 ) -> dict:
-    """Train `student` and `projections` in place; returns the round traces and timing."""
+    """Train `student` and `projections` in place; returns the round traces and timing.
+
+    `evaluate` (the task metric on the evaluation split) runs every `eval_every_rounds`
+    rounds before the last, for metric-against-steps curves; it reads the model only."""
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
     reward_index = torch.from_numpy(reward_index)
     a1, a2, a3 = training_weights(scheduler_name, cfg)
@@ -137,7 +142,7 @@ def run_rounds(
         return dict(zip(names[1:], torch.stack(values).tolist(), strict=True))
 
     start = time.perf_counter()
-    train_seconds = 0.0
+    train_seconds = eval_seconds = 0.0
     student.train()
     before = distiller.objective_terms(reward_index, cfg, eval_batch_size)
     rounds = []
@@ -183,6 +188,18 @@ def run_rounds(
                 "scheduler": decision,
             }
         )
+        if (
+            evaluate
+            and eval_every_rounds
+            and (p + 1) % eval_every_rounds == 0
+            and p + 1 < cfg.rounds
+        ):
+            t0 = time.perf_counter()
+            rounds[-1]["eval"] = {
+                "step": (p + 1) * cfg.round_steps,
+                "primary": evaluate()["primary"],
+            }
+            eval_seconds += time.perf_counter() - t0
         before = after
     bar.close()
     wall = time.perf_counter() - start
@@ -192,19 +209,7 @@ def run_rounds(
         "timing": {
             "distill_seconds": wall,
             "train_seconds": train_seconds,
+            "curve_eval_seconds": eval_seconds,
             "steps_per_second": cfg.steps / train_seconds,
         },
     }
-
-
-@torch.no_grad()
-def predict_logits(task, model: nn.Module, examples, device, batch_size: int) -> torch.Tensor:
-    """Task logits for every example, in order, in eval mode."""
-    model.eval()
-    parts = []
-    for start in range(0, len(examples), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(examples)))
-        batch = task.batch(examples, index, device)
-        parts.append(task.forward(model, batch)["task_logits"].cpu())
-    model.train()
-    return torch.cat(parts)

@@ -41,12 +41,15 @@ class CachedTeacher:
     """Teacher outputs for every example of a split, held in memory and gathered by index.
 
     The visual tower sees only the image, so its states are stored once per image rather than
-    once per question (a VQA image carries several questions)."""
+    once per example (a VQA image carries several questions). An example with several views
+    (NLVR2: two images, one text) is forwarded view-major ([V*B, ...]); its per-example
+    states are stored example-major ([N, V, ...]) and gathered back into view-major order."""
 
-    def __init__(self, visual, per_example, logits) -> None:
+    def __init__(self, visual, per_example, logits, views: int) -> None:
         self.visual = visual  # list of [N_images, S, W]
-        self.per_example = per_example  # {module: list of [N_examples, S, W]}
-        self.logits = logits  # [N_examples, A]
+        self.per_example = per_example  # {module: list of [N_examples, V, S, W]}
+        self.logits = logits  # [N_examples, ...]
+        self.views = views
 
     @classmethod
     @torch.no_grad()
@@ -61,10 +64,12 @@ class CachedTeacher:
         visual: dict[int, list[torch.Tensor]] = {}
         per_example: dict[str, list[list[torch.Tensor]]] = {}
         logits = []
+        views = 1
         starts = range(0, n_examples, batch_size)
         for start in tqdm(starts, desc="teacher outputs", disable=not progress):
             index = torch.arange(start, min(start + batch_size, n_examples))
             batch = make_batch(index)
+            views = len(batch["image_index"]) // len(index)
             out = live(index, batch)
             logits.append(out["logits"].cpu())
             for m, states in out["hidden"].items():
@@ -74,7 +79,7 @@ class CachedTeacher:
                 else:
                     per_example.setdefault(m, [[] for _ in states])
                     for j, s in enumerate(states):
-                        per_example[m][j].append(s.cpu())
+                        per_example[m][j].append(s.cpu().unflatten(0, (views, -1)).transpose(0, 1))
         n_images = max(visual) + 1
         if sorted(visual) != list(range(n_images)):
             raise ValueError("teacher cache: image indices are not contiguous")
@@ -85,6 +90,7 @@ class CachedTeacher:
             stacked_visual,
             {m: [torch.cat(parts) for parts in layers] for m, layers in per_example.items()},
             torch.cat(logits),
+            views,
         )
 
     def __call__(self, index: torch.Tensor, batch: Batch) -> TeacherBatch:
@@ -92,7 +98,7 @@ class CachedTeacher:
         image = batch["image_index"]
         hidden = {"visual": [v[image].to(device) for v in self.visual]}
         for m, layers in self.per_example.items():
-            hidden[m] = [s[index].to(device) for s in layers]
+            hidden[m] = [s[index].transpose(0, 1).flatten(0, 1).to(device) for s in layers]
         return {"hidden": hidden, "logits": self.logits[index].to(device)}
 
     def nbytes(self) -> int:

@@ -17,8 +17,9 @@ def build_task_model(name: str, task, tokenizer, context_length: int, seed: int)
         pad_id=tokenizer.pad_id,
     )
     coca = CoCa(cfg, seed=stream_seed(seed, f"{name}/coca"))
-    head = task.build_head(cfg.text_width, seed=stream_seed(seed, f"{name}/head"))
-    return TaskModel(coca, head)
+    views = getattr(task, "views", 1)
+    head = task.build_head(views * cfg.text_width, seed=stream_seed(seed, f"{name}/head"))
+    return TaskModel(coca, head, views)
 
 
 def module_shapes(name: str) -> dict:

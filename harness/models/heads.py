@@ -20,11 +20,11 @@ def pool_last_token(multimodal: torch.Tensor, text: torch.Tensor, pad_id: int) -
     return multimodal[torch.arange(text.shape[0], device=text.device), last]
 
 
-class VqaHead(nn.Module):
-    """Answer scores for a sigmoid over the answer vocabulary (VQA's soft targets are not a
-    distribution, so each answer is its own binary decision). The MLP shape (Linear, GELU,
-    LayerNorm, Linear with a 2x wider hidden layer) is the usual VQA classifier of
-    ALBEF/BLIP-style models."""
+class ClassifierHead(nn.Module):
+    """Class scores from pooled multimodal features: the answer vocabulary of VQA (read with a
+    sigmoid: soft targets are not a distribution), SNLI-VE's 3 labels, NLVR2's 2 (read with a
+    softmax). The MLP shape (Linear, GELU, LayerNorm, Linear with a 2x wider hidden layer) is
+    the usual classifier of ALBEF/BLIP-style models."""
 
     def __init__(self, width: int, n_answers: int, *, seed: int, hidden: int | None = None) -> None:
         super().__init__()
@@ -48,16 +48,25 @@ class VqaHead(nn.Module):
 
 
 class TaskModel(nn.Module):
-    """CoCa plus a head on the last-token pooled decoder state. Parameters live under
-    `coca.` and `head.`, so the CoCa part of a checkpoint is found by prefix."""
+    """CoCa plus a task head on the last-token pooled decoder state. Parameters live under
+    `coca.` and `head.`, so the CoCa part of a checkpoint is found by prefix.
 
-    def __init__(self, coca: CoCa, head: nn.Module) -> None:
+    `views` images go with one text (NLVR2: 2): the inputs hold them view-major (all first
+    images, then all second ones) and the head reads the views' pooled features side by side.
+    Without a head (captioning) the task logits are the decoder's token logits."""
+
+    def __init__(self, coca: CoCa, head: nn.Module | None, views: int = 1) -> None:
         super().__init__()
         self.coca = coca
         self.head = head
+        self.views = views
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> dict[str, Any]:
-        """CoCa's output dict plus `task_logits` [B, n_outputs]."""
+        """CoCa's output dict plus `task_logits` ([B, n_outputs], or [B, L, V] tokens)."""
         out = self.coca(images, text)
+        if self.head is None:
+            return {**out, "task_logits": out["logits"]}
         pooled = pool_last_token(out["multimodal"], text, self.coca.config.pad_id)
+        if self.views > 1:
+            pooled = pooled.unflatten(0, (self.views, -1)).transpose(0, 1).flatten(1)
         return {**out, "task_logits": self.head(pooled)}

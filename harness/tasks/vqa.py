@@ -19,8 +19,9 @@ from harness.data.synthetic.cache import ensure_world
 from harness.data.synthetic.vqa import vqa_world_spec, write_vqa_world
 from harness.data.tokenizer import Tokenizer
 from harness.data.vqa import VqaSplit, answer_vocab, read_vqa
-from harness.models.heads import VqaHead
+from harness.models.heads import ClassifierHead
 from harness.tasks import vqa_eval
+from harness.tasks.common import predict_logits
 
 MAX_TARGETS = 10  # at most 10 distinct answers per question
 
@@ -107,7 +108,7 @@ class VqaTask:
         )
 
     def build_head(self, width: int, seed: int) -> nn.Module:
-        return VqaHead(width, len(self.answers), seed=seed)
+        return ClassifierHead(width, len(self.answers), seed=seed)
 
     def batch(self, ex: Examples, index: torch.Tensor, device: torch.device) -> dict:
         target = torch.zeros(len(index), len(self.answers))
@@ -136,6 +137,10 @@ class VqaTask:
         target = torch.sigmoid(teacher / tau)
         loss = F.binary_cross_entropy_with_logits(student / tau, target, reduction="none")
         return loss.sum(dim=1).mean() * tau**2
+
+    def evaluate(self, model: nn.Module, ex: Examples, device, batch_size: int) -> dict:
+        logits = predict_logits(self, model, ex, device, batch_size)
+        return self.metrics(ex, self.predictions(logits))
 
     def predictions(self, logits: torch.Tensor) -> list[str]:
         return [self.answers[i] for i in logits.argmax(dim=1).tolist()]
