@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from optima.scheduler import SCHEDULER_STREAM_TAG, scheduler_rng
 
-# Same tag as optima.scheduler.SCHEDULER_STREAM_TAG (a test checks they agree); repeated here
-# because baselines/ imports only stdlib/numpy/torch (spec/harness.md §3).
-SCHEDULER_STREAM_TAG = 0x5C4ED
+# The tag is re-exported: tests/test_schedulers.py checks that all schedulers share it.
+__all__ = ["SCHEDULER_STREAM_TAG", "RandomScheduler"]
 
 
 class RandomScheduler:
-    """One module per round from the scheduler's own stream ``default_rng([seed, TAG])``,
-    so the draws never disturb the data or model streams (spec §4)."""
+    """One module per round from the scheduler's own stream ``default_rng([seed, TAG])``
+    (optima.scheduler.scheduler_rng), so the draws never disturb the data or model streams."""
 
     name = "random"
 
@@ -24,7 +23,7 @@ class RandomScheduler:
             raise ValueError(
                 f"RandomScheduler: modules must be non-empty and unique, got {modules}"
             )
-        self.rng = np.random.default_rng([int(seed), SCHEDULER_STREAM_TAG])
+        self.rng = scheduler_rng(seed)
 
     def choose(self, round_index: int) -> frozenset[str]:
         return frozenset([self.modules[int(self.rng.integers(len(self.modules)))]])

@@ -1,40 +1,58 @@
 """`optima-repro`: reproduce OPTIMA studies, score predictions, check datasets.
 
-A thin entry point: it parses, then calls the library.
-
-Bad input or configuration exits with code 2 and a message naming the file, record and
-field; a grid with a failed run exits with code 1 after writing its report."""
+A thin entry point: it parses, then calls the library. Bad input or configuration exits
+with code 2 and a message naming the file, record and field; a grid with a failed run exits
+with code 1 after writing its report."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from harness.errors import UserError
 
-TASKS = ("vqa",)
+TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
+# data check: the reader module of each task, all with `check(root, split) -> dict`
+READERS = {
+    "vqa": "harness.data.vqa",
+    "snli-ve": "harness.data.snli_ve",
+    "nlvr2": "harness.data.nlvr2",
+    "coco": "harness.data.coco",
+}
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     import torch
 
     from harness.config import parse_seeds, study_config
-    from harness.report import task_report
+    from harness.models.coca import MODULES
+    from harness.records import Grid
+    from harness.report import write_reports
     from harness.schedulers import parse_schedulers
     from harness.study import prepare, run_grid
 
     cfg = study_config(args.task, args.preset)
     seeds = parse_seeds(args.seeds)
-    schedulers = parse_schedulers(args.schedulers)
+    schedulers = parse_schedulers(args.schedulers, MODULES)
     device = torch.device(args.device)
     progress = not args.quiet
     study = prepare(cfg, args.data_root, args.workdir, device, progress)
     records = run_grid(study, schedulers, seeds, progress)
-    report = task_report(cfg.task, records, args.reports)
-    print(f"report: {report}")
-    return 0 if all(r["status"] == "complete" for r in records) else 1
+    grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
+    for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
+        print(f"report: {path}")
+    return 0 if all(r and r["status"] == "complete" for r in records) else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harness.report import write_reports
+
+    for path in write_reports(args.runs, args.reports):
+        print(f"report: {path}")
+    return 0
 
 
 def _load_json(path: Path):
@@ -51,25 +69,46 @@ def _load_json(path: Path):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from harness.tasks import vqa_eval
+    if args.task == "vqa":
+        from harness.tasks import vqa_eval
 
-    scores = vqa_eval.evaluate(
-        _load_json(args.questions),
-        _load_json(args.annotations),
-        _load_json(args.results),
-        questions_file=str(args.questions),
-        annotations_file=str(args.annotations),
-        results_file=str(args.results),
-    )
+        scores = vqa_eval.evaluate(
+            _load_json(args.questions),
+            _load_json(args.annotations),
+            _load_json(args.results),
+            questions_file=str(args.questions),
+            annotations_file=str(args.annotations),
+            results_file=str(args.results),
+        )
+    elif args.task == "coco":
+        from harness.tasks import coco_eval
+
+        scores = coco_eval.evaluate_files(args.gt, args.results)
+    else:
+        module = importlib.import_module(f"harness.tasks.{args.task.replace('-', '_')}_eval")
+        scores = module.evaluate_files(args.data, args.predictions)
     print(json.dumps(scores, indent=2))
     return 0
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from harness.data import vqa
-
-    print(json.dumps(vqa.check(args.root, args.split), indent=2))
+    reader = importlib.import_module(READERS[args.task])
+    print(json.dumps(reader.check(args.root, args.split), indent=2))
     return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from harness.schedulers import list_schedulers
+
+    for name, description in list_schedulers():
+        print(f"{name:<22} {description}")
+    return 0
+
+
+def _bandit_sim(args: argparse.Namespace) -> int:
+    from harness import bandit_sim
+
+    return bandit_sim.run(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,7 +119,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("task", choices=TASKS)
     r.add_argument("--preset", default="default", help="smoke | default")
     r.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
-    r.add_argument("--schedulers", default="optima,uniform,random,none")
+    r.add_argument(
+        "--schedulers",
+        default="optima,uniform,random,none",
+        help="see `optima-repro ls schedulers`",
+    )
     r.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     r.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
     r.add_argument("--reports", type=Path, default=Path("reports"))
@@ -88,13 +131,25 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_reproduce)
 
+    rep = sub.add_parser("report", help="regenerate every report from run records alone")
+    rep.add_argument("--runs", type=Path, default=Path("work/runs"))
+    rep.add_argument("--reports", type=Path, default=Path("reports"))
+    rep.set_defaults(func=_report)
+
     e = sub.add_parser("evaluate", help="score predictions with a task's official metric")
     esub = e.add_subparsers(dest="task", required=True)
     ev = esub.add_parser("vqa", help="official VQA accuracy")
     ev.add_argument("--questions", type=Path, required=True)
     ev.add_argument("--annotations", type=Path, required=True)
-    ev.add_argument("--results", type=Path, required=True)
-    ev.set_defaults(func=_evaluate)
+    ev.add_argument("--results", type=Path, required=True, help='[{"question_id", "answer"}]')
+    for task, what in (("snli-ve", "pairID,prediction"), ("nlvr2", "identifier,prediction")):
+        ec = esub.add_parser(task, help=f"{task} accuracy (CSV {what})")
+        ec.add_argument("--data", type=Path, required=True, help="the split's data file")
+        ec.add_argument("--predictions", type=Path, required=True, help=f"CSV {what}")
+    ecoco = esub.add_parser("coco", help="BLEU, METEOR, ROUGE-L, CIDEr (pycocoevalcap)")
+    ecoco.add_argument("--gt", type=Path, required=True, help="COCO captions or Karpathy json")
+    ecoco.add_argument("--results", type=Path, required=True, help='[{"image_id", "caption"}]')
+    e.set_defaults(func=_evaluate)
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="action", required=True)
@@ -103,6 +158,16 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--root", type=Path, required=True)
     check.add_argument("--split", required=True)
     check.set_defaults(func=_data_check)
+
+    ls = sub.add_parser("ls", help="list registered names")
+    ls.add_argument("what", choices=("schedulers",))
+    ls.set_defaults(func=_ls)
+
+    from harness import bandit_sim
+
+    sim = sub.add_parser("bandit-sim", help="regret of schedulers on synthetic reward processes")
+    bandit_sim.add_arguments(sim)
+    sim.set_defaults(func=_bandit_sim)
     return p
 
 

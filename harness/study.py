@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from harness.checkpoint import Checkpoints, exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
@@ -133,7 +134,10 @@ def prepare(
     return Study(cfg, task, tokenizer, train, evaluation, teacher, inputs, data, study_dir, device)
 
 
-def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = True) -> dict:
+def execute_run(
+    study: Study, scheduler_name: str, seed: int, folder: Path, progress: bool = True
+) -> dict:
+    """One run, resumed from its latest round checkpoint under `folder` if there is one."""
     cfg, task = study.cfg, study.task
     start = time.perf_counter()
     record = {
@@ -178,7 +182,9 @@ def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = T
                 student, study.evaluation, study.device, cfg.eval_batch_size
             ),
             eval_every_rounds=cfg.eval_every_rounds,
+            checkpoints=Checkpoints(folder / "checkpoints", cfg.hash()),
         )
+        record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()
         record["metrics"] = task.evaluate(
             student, study.evaluation, study.device, cfg.eval_batch_size
@@ -187,7 +193,12 @@ def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = T
         record["status"] = "complete"
         record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
     except NumericalError as e:
-        record["error"] = {"message": str(e), "round": e.round_index, "step": e.step}
+        record["error"] = {
+            "message": str(e),
+            "round": e.round_index,
+            "step": e.step,
+            "terms": e.terms,
+        }
     except Exception as e:  # a failed run is recorded and the grid goes on
         record["error"] = {
             "message": f"{type(e).__name__}: {e}",
@@ -203,19 +214,32 @@ def execute_run(study: Study, scheduler_name: str, seed: int, progress: bool = T
 def run_grid(
     study: Study, schedulers: list[str], seeds: list[int], progress: bool = True
 ) -> list[dict]:
-    records = []
-    for seed in seeds:
-        for name in schedulers:
-            folder = run_dir(study.study_dir, name, seed)
-            if is_complete(folder, study.cfg.hash()):
-                print(f"run {name} seed {seed}: complete, skipped ({folder})")
-            else:
-                record = execute_run(study, name, seed, progress)
-                write_json_atomic(folder / RECORD, record)
-                primary = record["metrics"].get("primary")
-                if record["status"] == "complete":
-                    print(f"run {name} seed {seed}: {primary:.2f} -> {folder / RECORD}")
-                else:
-                    print(f"run {name} seed {seed}: FAILED ({record['error']['message']})")
-            records.append(read_record(folder / RECORD))
-    return records
+    """Every scheduler x seed once. A run another process holds (its lock) is left to it and
+    waited for at the end, so two grids on one work directory share the runs."""
+    todo = [(name, seed) for seed in seeds for name in schedulers]
+    waiting = []
+    for name, seed in todo:
+        if not _run_once(study, name, seed, wait=False, progress=progress):
+            print(f"run {name} seed {seed}: running in another process, taken up later")
+            waiting.append((name, seed))
+    for name, seed in waiting:
+        _run_once(study, name, seed, wait=True, progress=progress)
+    return [read_record(run_dir(study.study_dir, n, s) / RECORD) for n, s in todo]
+
+
+def _run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:
+    """Run unless complete; False when another process holds the run and `wait` is false."""
+    folder = run_dir(study.study_dir, name, seed)
+    with exclusive(folder / ".lock", wait) as held:
+        if not held:
+            return False
+        if is_complete(folder, study.cfg.hash()):
+            print(f"run {name} seed {seed}: complete, skipped ({folder})")
+            return True
+        record = execute_run(study, name, seed, folder, progress)
+        write_json_atomic(folder / RECORD, record)
+    if record["status"] == "complete":
+        print(f"run {name} seed {seed}: {record['metrics']['primary']:.2f} -> {folder / RECORD}")
+    else:
+        print(f"run {name} seed {seed}: FAILED ({record['error']['message']})")
+    return True

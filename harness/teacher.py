@@ -16,19 +16,30 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
-from harness.distill.loop import batch_indices
+from harness.data.order import BatchOrder
 from harness.models.build import build_task_model
+from harness.runs import write_json_atomic
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
-SHAPING_SOURCES = ("models", "tasks", "data/tokenizer.py", "data/image_store.py", "teacher.py")
+SHAPING_SOURCES = (
+    "models",
+    "tasks/common.py",
+    "tasks/{task}.py",
+    "tasks/{task}_eval.py",
+    "data/tokenizer.py",
+    "data/image_store.py",
+    "data/order.py",
+    "teacher.py",
+)
 
 
-def code_hash() -> str:
-    """Hash of the source files that shape a trained teacher."""
+def code_hash(task: str) -> str:
+    """Hash of the source files that shape the task's trained teacher and its metrics."""
     root = Path(__file__).parent
     h = hashlib.sha256()
-    for name in SHAPING_SOURCES:
+    for name in (s.format(task=task.replace("-", "_")) for s in SHAPING_SOURCES):
         path = root / name
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             h.update(f.relative_to(root).as_posix().encode())
@@ -53,7 +64,7 @@ def teacher_key(cfg: StudyConfig, answers: list[str], tokenizer_sha: str, data_s
             "answers": answers,
             "tokenizer": tokenizer_sha,
             "data": data_sha,
-            "code": code_hash(),
+            "code": code_hash(cfg.task),
         }
     )
 
@@ -73,25 +84,44 @@ def ensure_teacher(
     folder = cache_dir / f"{cfg.task}-{cfg.teacher.model}-{key}"
     weights, meta_file = folder / "teacher.pt", folder / "teacher.json"
     model = build_task_model(cfg.teacher.model, task, tokenizer, cfg.context_length, TEACHER_SEED)
-    if weights.exists() and meta_file.exists():
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        meta = json.loads(meta_file.read_text())
-        print(f"teacher: reusing {folder}")
-        return Teacher(model.to(device).eval(), key, folder, meta["metrics"], meta["seconds"])
+    with exclusive(folder.with_name(folder.name + ".lock"), wait=True):  # one trainer at a time
+        meta = _intact(weights, meta_file)
+        if meta is not None:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            print(f"teacher: reusing {folder}")
+            return Teacher(model.to(device).eval(), key, folder, meta["metrics"], meta["seconds"])
 
-    model.to(device)
-    seconds = train_teacher(model, cfg, task, train, device, progress)
-    metrics = task.evaluate(model, evaluation, device, cfg.eval_batch_size)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, weights)
-    meta = {"key": key, "metrics": metrics, "seconds": seconds, "config": asdict(cfg.teacher)}
-    tmp = meta_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_file)  # written last: its presence marks a complete teacher
+        model.to(device)
+        seconds = train_teacher(model, cfg, task, train, device, progress)
+        metrics = task.evaluate(model, evaluation, device, cfg.eval_batch_size)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, weights)
+        meta = {
+            "key": key,
+            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "metrics": metrics,
+            "seconds": seconds,
+            "config": asdict(cfg.teacher),
+        }
+        write_json_atomic(meta_file, meta)  # written last: it marks a complete teacher
     print(f"teacher: {task.metric_name} {metrics['primary']:.2f}, saved to {folder}")
     return Teacher(model.eval(), key, folder, metrics, seconds)
+
+
+def _intact(weights: Path, meta_file: Path) -> dict | None:
+    """The cached teacher's metadata if its weights match the recorded checksum; a missing,
+    truncated or corrupted file means the teacher is trained again."""
+    try:
+        meta = json.loads(meta_file.read_text())
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    except (OSError, json.JSONDecodeError):
+        return None
+    if digest != meta.get("sha256"):
+        print(f"teacher: {weights} does not match its recorded checksum; training it again")
+        return None
+    return meta
 
 
 def train_teacher(model, cfg: StudyConfig, task, train, device, progress: bool) -> float:
@@ -110,7 +140,8 @@ def train_teacher(model, cfg: StudyConfig, task, train, device, progress: bool) 
     start = time.perf_counter()
     model.train()
     bar = tqdm(total=t.steps, desc="teacher", disable=not progress)
-    for index in batch_indices(pool, t.batch_size, t.steps, TEACHER_SEED, "teacher-data"):
+    order = BatchOrder(pool, t.batch_size, TEACHER_SEED, "teacher-data")
+    for _, index in zip(range(t.steps), order, strict=False):
         batch = task.batch(train, index, device)
         loss = task.task_loss(task.forward(model, batch)["task_logits"], batch)
         optimizer.zero_grad(set_to_none=True)

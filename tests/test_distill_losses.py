@@ -8,12 +8,8 @@ import torch
 from torch import nn
 
 from harness.config import DistillConfig
-from harness.distill.loop import (
-    batch_indices,
-    reward_objective,
-    training_order,
-    training_weights,
-)
+from harness.data.order import BatchOrder, training_order
+from harness.distill.loop import reward_objective, training_weights
 from harness.distill.losses import (
     Projections,
     layer_losses,
@@ -109,10 +105,27 @@ def test_reward_set_held_out_and_fixed_by_seed():
 
 def test_batches_full_and_reshuffled_per_pass():
     pool = np.arange(10)
-    batches = [b.tolist() for b in batch_indices(pool, 4, 5, seed=0)]
+
+    def take(seed, n=5):
+        order = BatchOrder(pool, 4, seed=seed)
+        return [next(order).tolist() for _ in range(n)]
+
+    batches = take(0)
     assert len(batches) == 5 and all(len(b) == 4 for b in batches)
     # 2 full batches per pass; each pass is a permutation of the pool
     first_pass = batches[0] + batches[1]
     assert len(set(first_pass)) == 8
-    assert batches == [b.tolist() for b in batch_indices(pool, 4, 5, seed=0)]
-    assert batches != [b.tolist() for b in batch_indices(pool, 4, 5, seed=1)]
+    assert batches == take(0)
+    assert batches != take(1)
+
+
+def test_batch_order_resumes_mid_pass():
+    pool = np.arange(10)
+    order = BatchOrder(pool, 3, seed=0)
+    for _ in range(4):  # into the second pass (3 batches per pass)
+        next(order)
+    state = order.state_dict()
+    rest = [next(order).tolist() for _ in range(5)]
+    again = BatchOrder(pool, 3, seed=0)
+    again.load_state_dict(state)
+    assert [next(again).tolist() for _ in range(5)] == rest

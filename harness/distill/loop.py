@@ -7,6 +7,8 @@ mask tensor, so a round's choice changes values, never the computation.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +19,8 @@ from torch import nn
 from tqdm import tqdm
 
 from harness.config import DistillConfig
+from harness.data.order import BatchOrder, training_order
 from harness.distill.losses import Projections, layer_losses, text_masks
-from harness.seeding import stream_seed
 
 
 @dataclass
@@ -29,30 +31,6 @@ class DistillInputs:
     modules: tuple[str, ...]
     pad_id: int
     device: torch.device
-
-
-def training_order(n: int, reward_set_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(reward set, training pool): the reward set is drawn from the train split by the seed
-    and held out of training batches [ours: spec §4]. Same for every scheduler."""
-    rng = np.random.default_rng(stream_seed(seed, "reward-set"))
-    perm = rng.permutation(n)
-    return np.sort(perm[:reward_set_size]), np.sort(perm[reward_set_size:])
-
-
-def batch_indices(
-    pool: np.ndarray, batch_size: int, steps: int, seed: int, stream: str = "data-order"
-):
-    """Full batches only (static shapes), reshuffled each pass, from the data stream alone."""
-    rng = np.random.default_rng(stream_seed(seed, stream))
-    per_pass = len(pool) // batch_size
-    if per_pass == 0:
-        raise ValueError(f"{len(pool)} training examples cannot fill one batch of {batch_size}")
-    step = 0
-    while step < steps:
-        order = rng.permutation(pool)
-        for b in range(min(per_pass, steps - step)):
-            yield torch.from_numpy(order[b * batch_size : (b + 1) * batch_size])
-            step += 1
 
 
 def training_weights(scheduler_name: str, cfg: DistillConfig) -> tuple[float, float, float]:
@@ -105,9 +83,56 @@ class NumericalError(RuntimeError):
     """A non-finite loss: the run stops and is recorded as failed, with where it happened."""
 
     def __init__(self, round_index: int, step: int, terms: dict[str, float]) -> None:
-        self.round_index, self.step, self.terms = round_index, step, terms
-        bad = sorted(k for k, v in terms.items() if not np.isfinite(v))
-        super().__init__(f"non-finite loss in round {round_index} by step {step}: {bad}")
+        self.round_index, self.step = round_index, step
+        self.terms = sorted(k for k, v in terms.items() if not np.isfinite(v))
+        super().__init__(
+            f"non-finite loss at step {step} (round {round_index}); non-finite terms over "
+            f"the round: {self.terms}"
+        )
+
+
+# Test-only fault injection: the process kills itself (SIGKILL) when it reaches this step, so
+# a test can interrupt a run at an exact point inside a round and check the resume.
+KILL_AT_STEP = "OPTIMA_REPRO_KILL_AT_STEP"
+
+
+@dataclass
+class RunState:
+    """Everything a round boundary must save for a resumed run to end bitwise identical."""
+
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    order: BatchOrder
+    scheduler: object
+    rounds: list[dict]
+    timing: dict[str, float]
+
+    def tensors(self, student: nn.Module, projections: nn.Module) -> dict:
+        return {
+            "student": student.state_dict(),
+            "projections": projections.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+        }
+
+    def json(self) -> dict:
+        return {
+            "rounds_done": len(self.rounds),
+            "rounds": self.rounds,
+            "scheduler": self.scheduler.state_dict(),
+            "order": self.order.state_dict(),
+            "timing": self.timing,
+        }
+
+    def load(self, student, projections, tensors: dict, state: dict) -> None:
+        student.load_state_dict(tensors["student"])
+        projections.load_state_dict(tensors["projections"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.schedule.load_state_dict(tensors["schedule"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.order.load_state_dict(state["order"])
+        self.rounds[:] = state["rounds"]
+        self.timing.update(state["timing"])
 
 
 def run_rounds(
@@ -122,52 +147,78 @@ def run_rounds(
     progress: bool = True,
     evaluate: Callable[[], dict] | None = None,
     eval_every_rounds: int = 0,
+    checkpoints=None,
 ) -> dict:
     """Train `student` and `projections` in place; returns the round traces and timing.
 
     `evaluate` (the task metric on the evaluation split) runs every `eval_every_rounds`
-    rounds before the last, for metric-against-steps curves; it reads the model only."""
+    rounds before the last, for metric-against-steps curves; it reads the model only.
+    `checkpoints` (a `harness.checkpoint.Checkpoints`) saves the state after every round and
+    resumes from the latest saved round."""
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
     reward_index = torch.from_numpy(reward_index)
     a1, a2, a3 = training_weights(scheduler_name, cfg)
     params = [*student.parameters(), *projections.parameters()]
     optimizer = torch.optim.Adafactor(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / cfg.steps)
-    batches = batch_indices(pool, cfg.batch_size, cfg.steps, seed)
+    state = RunState(
+        optimizer=optimizer,
+        schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / cfg.steps),
+        order=BatchOrder(pool, cfg.batch_size, seed),
+        scheduler=scheduler,
+        rounds=[],
+        timing={"train_seconds": 0.0, "curve_eval_seconds": 0.0, "round_overhead_seconds": 0.0},
+    )
+    if checkpoints is not None:
+        saved = checkpoints.latest()
+        if saved is not None:
+            state.load(student, projections, *saved)
     distiller = Distiller(x, student, projections)
     names = ["loss", "task", "pred", *(f"layer/{m}" for m in x.modules)]
+    kill_at = int(os.environ.get(KILL_AT_STEP, "-1"))
 
     def objective(terms: dict) -> dict[str, float]:
         values = [terms["task"], terms["pred"], *terms["layer"]]
         return dict(zip(names[1:], torch.stack(values).tolist(), strict=True))
 
-    start = time.perf_counter()
-    train_seconds = eval_seconds = 0.0
+    first = len(state.rounds)
     student.train()
     before = distiller.objective_terms(reward_index, cfg, eval_batch_size)
-    rounds = []
-    bar = tqdm(total=cfg.steps, desc=f"{scheduler_name} seed {seed}", disable=not progress)
-    for p in range(cfg.rounds):
+    bar = tqdm(
+        total=cfg.steps,
+        initial=first * cfg.round_steps,
+        desc=f"{scheduler_name} seed {seed}",
+        disable=not progress,
+    )
+    for p in range(first, cfg.rounds):
         active = scheduler.choose(p)
         decision = scheduler.trace()
         mask = torch.tensor([float(m in active) for m in x.modules], device=x.device)
         sums = torch.zeros(len(names), device=x.device)
+        first_bad = torch.tensor(-1, device=x.device)
         t0 = time.perf_counter()
-        for _ in range(cfg.round_steps):
-            index = next(batches)
+        for i in range(cfg.round_steps):
+            step = p * cfg.round_steps + i
+            if step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            index = next(state.order)
             batch = x.task.batch(x.train, index, x.device)
             terms = distiller.terms(batch, x.teacher(index, batch), cfg.temperature)
             loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
-            sums += torch.cat([torch.stack([loss, terms["task"], terms["pred"]]), terms["layer"]])
+            state.schedule.step()
+            values = torch.cat([torch.stack([loss, terms["task"], terms["pred"]]), terms["layer"]])
+            sums += values.detach()
+            # no host read per step: the first non-finite step is kept on the device
+            bad = ~torch.isfinite(values).all() & (first_bad < 0)
+            first_bad = torch.where(bad, torch.tensor(step, device=x.device), first_bad)
             bar.update(1)
-        train_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        state.timing["train_seconds"] += t1 - t0
         train_means = dict(zip(names, (sums / cfg.round_steps).tolist(), strict=True))
-        if not all(np.isfinite(v) for v in train_means.values()):
-            raise NumericalError(p, (p + 1) * cfg.round_steps, train_means)
+        if first_bad.item() >= 0:
+            raise NumericalError(p, int(first_bad.item()), train_means)
         after = distiller.objective_terms(reward_index, cfg, eval_batch_size)
         r_before = reward_objective(before, cfg, mask).item()
         r_after = reward_objective(after, cfg, mask).item()
@@ -175,7 +226,7 @@ def run_rounds(
         if cfg.reward == "relative":
             reward /= r_before
         scheduler.observe(p, active, reward)
-        rounds.append(
+        state.rounds.append(
             {
                 "round": p,
                 "active": sorted(active),
@@ -184,7 +235,7 @@ def run_rounds(
                 "objective_after": r_after,
                 "train": train_means,
                 "reward_set": objective(after),
-                "lr": schedule.get_last_lr()[0],
+                "lr": state.schedule.get_last_lr()[0],
                 "scheduler": decision,
             }
         )
@@ -194,22 +245,22 @@ def run_rounds(
             and (p + 1) % eval_every_rounds == 0
             and p + 1 < cfg.rounds
         ):
-            t0 = time.perf_counter()
-            rounds[-1]["eval"] = {
-                "step": (p + 1) * cfg.round_steps,
-                "primary": evaluate()["primary"],
-            }
-            eval_seconds += time.perf_counter() - t0
+            t2 = time.perf_counter()
+            primary = evaluate()["primary"]
+            state.rounds[-1]["eval"] = {"step": (p + 1) * cfg.round_steps, "primary": primary}
+            state.timing["curve_eval_seconds"] += time.perf_counter() - t2
+        state.timing["round_overhead_seconds"] += time.perf_counter() - t1
+        if checkpoints is not None:
+            checkpoints.save(p, state.tensors(student, projections), state.json())
         before = after
     bar.close()
-    wall = time.perf_counter() - start
+    timing = dict(state.timing)
+    timing["steps_per_second"] = (
+        cfg.steps / timing["train_seconds"] if timing["train_seconds"] else None
+    )
     return {
-        "rounds": rounds,
+        "rounds": state.rounds,
         "reward_set_size": len(reward_index),
-        "timing": {
-            "distill_seconds": wall,
-            "train_seconds": train_seconds,
-            "curve_eval_seconds": eval_seconds,
-            "steps_per_second": cfg.steps / train_seconds,
-        },
+        "resumed_from_round": first if first else None,
+        "timing": timing,
     }

@@ -1,0 +1,244 @@
+"""`optima-repro bandit-sim`: the module schedulers on synthetic non-stationary bandits.
+
+Checks on cheap synthetic rewards what spec/optima.md §4 relies on: that discounting lets the
+sampler follow a best module that changes. Arms are modules ``m0..m{K-1}``; each policy is the
+very scheduler object the harness builds (``harness.schedulers.build_scheduler``), driven by
+``choose``/``observe`` exactly as in the distillation rounds.
+
+Reward processes, fully determined by (scenario, K, N, seed), with Gaussian noise ``NOISE_SD``:
+- ``stationary``: means drawn once, uniform on ``MEAN_RANGE``.
+- ``abrupt``: piecewise constant; ``ABRUPT_SEGMENTS`` equal segments, and at each boundary the
+  means rotate among the arms by a random non-zero shift, so the best arm always changes.
+- ``drift``: ``mu_k(t) = 0.5 + 0.3 sin(2 pi t / N + phi + 2 pi k / K)``, one slow cycle per run
+  with a random phase phi; the best arm changes K times, smoothly.
+Every arm's reward is drawn every round, so all policies face the same rewards for a seed.
+Regret is pseudo-regret against the per-round best arm, ``sum_t max_k mu_k(t) - mu_{a_t}(t)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.config import DistillConfig
+from harness.errors import ConfigError
+from harness.schedulers import build_scheduler
+
+SCENARIOS = ("stationary", "abrupt", "drift")
+POLICIES = (
+    "optima",
+    "thompson",
+    "ucb1",
+    "discounted-ucb",
+    "sliding-window-ucb",
+    "exp3",
+    "epsilon-greedy",
+    "random",
+)
+MEAN_RANGE = (0.2, 0.8)
+NOISE_SD = 0.1  # about OPTIMA's ratio of reward noise to module gaps (tests/test_schedulers.py)
+ABRUPT_SEGMENTS = 4
+DRIFT_AMPLITUDE = 0.3
+# Second word of the environment's seed sequence: apart from the scheduler stream (0x5C4ED).
+ENVIRONMENT_STREAM_TAG = 0xB4D17
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Per-round arm means and the rewards every arm would pay, both of shape (rounds, arms)."""
+
+    means: np.ndarray
+    rewards: np.ndarray
+
+
+def environment(
+    scenario: str, arms: int, rounds: int, seed: int, scale: float = 1.0
+) -> Environment:
+    """The reward process of ``scenario`` for ``seed`` (module docstring); ``scale`` multiplies
+    means and noise alike (e.g. 0.05 for the size of OPTIMA's relative loss decrements)."""
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"bandit-sim: scenario must be one of {SCENARIOS}, got {scenario!r}")
+    if arms < 2 or rounds < 1:
+        raise ConfigError(f"bandit-sim: need arms >= 2 and rounds >= 1, got {arms}, {rounds}")
+    rng = np.random.default_rng([int(seed), ENVIRONMENT_STREAM_TAG])
+    low, high = MEAN_RANGE
+    if scenario == "drift":
+        phase = rng.uniform(0.0, 2.0 * math.pi)
+        t = np.arange(rounds)[:, None]
+        k = np.arange(arms)[None, :]
+        angle = 2.0 * math.pi * t / rounds + phase + 2.0 * math.pi * k / arms
+        means = (low + high) / 2 + DRIFT_AMPLITUDE * np.sin(angle)
+    else:
+        base = rng.uniform(low, high, arms)
+        means = np.tile(base, (rounds, 1))
+        if scenario == "abrupt":
+            bounds = [round(j * rounds / ABRUPT_SEGMENTS) for j in range(1, ABRUPT_SEGMENTS)]
+            for start in bounds:
+                means[start:] = np.roll(means[start], int(rng.integers(1, arms)))
+    rewards = means + rng.normal(0.0, NOISE_SD, (rounds, arms))
+    return Environment(scale * means, scale * rewards)
+
+
+def play(scheduler, env: Environment) -> np.ndarray:
+    """Run ``scheduler`` through every round of ``env``; returns the arm index chosen per round."""
+    rounds, arms = env.means.shape
+    modules = [f"m{k}" for k in range(arms)]
+    chosen = np.empty(rounds, dtype=int)
+    for t in range(rounds):
+        active = scheduler.choose(t)
+        if len(active) != 1:
+            raise ConfigError(
+                f"bandit-sim: {scheduler.name} chose {sorted(active)} in round {t}; the simulator "
+                "needs one module per round"
+            )
+        (module,) = active
+        chosen[t] = modules.index(module)
+        scheduler.observe(t, active, float(env.rewards[t, chosen[t]]))
+    return chosen
+
+
+def sim_config(rounds: int, gamma: float, warmup_rounds: int) -> DistillConfig:
+    """The run configuration the registry builds schedulers from: one step per round."""
+    return DistillConfig(
+        student="bandit-sim",
+        steps=rounds,
+        rounds=rounds,
+        warmup_rounds=warmup_rounds,
+        gamma=gamma,
+    )
+
+
+def simulate(
+    policy: str,
+    scenario: str,
+    arms: int,
+    rounds: int,
+    seeds: int,
+    gamma: float = 0.98,
+    warmup_rounds: int = 10,
+    scale: float = 1.0,
+) -> dict:
+    """Cumulative regret curves (seeds x rounds) and best-arm shares of ``policy``, seeds 0..S-1."""
+    if seeds < 1:
+        raise ConfigError(f"bandit-sim: --seeds must be >= 1, got {seeds}")
+    if not 0.0 < gamma <= 1.0:
+        raise ConfigError(f"bandit-sim: --gamma must lie in (0, 1], got {gamma}")
+    if warmup_rounds < 0:
+        raise ConfigError(f"bandit-sim: --warmup-rounds must be >= 0, got {warmup_rounds}")
+    if policy not in POLICIES:
+        raise ConfigError(f"bandit-sim: policy must be one of {POLICIES}, got {policy!r}")
+    cfg = sim_config(rounds, gamma, warmup_rounds)
+    modules = [f"m{k}" for k in range(arms)]
+    curves, best_share = [], []
+    for seed in range(seeds):
+        env = environment(scenario, arms, rounds, seed, scale)
+        chosen = play(build_scheduler(policy, modules, seed, cfg), env)
+        got = env.means[np.arange(rounds), chosen]
+        best = env.means.max(axis=1)
+        curves.append(np.cumsum(best - got))
+        best_share.append(float(np.mean(got == best)))
+    return {"curves": np.array(curves), "best_arm_share": np.array(best_share)}
+
+
+def summary(curves: np.ndarray) -> tuple[float, float]:
+    """Mean final cumulative regret over seeds and its standard error (0 for one seed)."""
+    final = curves[:, -1]
+    stderr = final.std(ddof=1) / math.sqrt(len(final)) if len(final) > 1 else 0.0
+    return float(final.mean()), float(stderr)
+
+
+def plot(curves: np.ndarray, means: np.ndarray, title: str, path: Path) -> None:
+    """Arm means of seed 0 above, cumulative regret (per seed, mean +- one standard error)
+    below; a deterministic PNG written atomically."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
+
+    fig = Figure(figsize=(7, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2))
+    rounds = np.arange(1, curves.shape[1] + 1)
+    for k in range(means.shape[1]):
+        top.plot(rounds, means[:, k], label=f"m{k}")
+    top.set_ylabel("arm mean (seed 0)")
+    top.legend(loc="best", fontsize="small", ncol=min(means.shape[1], 4))
+    for c in curves:
+        bottom.plot(rounds, c, color="0.8", linewidth=0.6)
+    mean = curves.mean(axis=0)
+    se = curves.std(axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else 0 * mean
+    bottom.fill_between(rounds, mean - se, mean + se, color="C0", alpha=0.3, linewidth=0)
+    bottom.plot(rounds, mean, color="C0", label=f"mean of {len(curves)} seeds")
+    bottom.set_xlabel("round")
+    bottom.set_ylabel("cumulative regret")
+    bottom.legend(loc="upper left", fontsize="small")
+    top.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, choices=POLICIES)
+    parser.add_argument("--scenario", required=True, choices=SCENARIOS)
+    parser.add_argument("--arms", type=int, default=3, help="K, modules m0..m{K-1} (default 3)")
+    parser.add_argument("--rounds", type=int, default=100, help="N (default 100, the card's P)")
+    parser.add_argument("--seeds", type=int, default=20, help="number of seeds, 0..S-1")
+    parser.add_argument(
+        "--gamma", type=float, default=0.98, help="discount of optima and discounted-ucb"
+    )
+    parser.add_argument(
+        "--warmup-rounds", type=int, default=10, help="round-robin rounds (the card's T0 = 10)"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiplies means and noise (default 1)"
+    )
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the regret curves")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = simulate(
+        args.policy,
+        args.scenario,
+        args.arms,
+        args.rounds,
+        args.seeds,
+        args.gamma,
+        args.warmup_rounds,
+        args.scale,
+    )
+    mean, stderr = summary(result["curves"])
+    out = {
+        "policy": args.policy,
+        "scenario": args.scenario,
+        "arms": args.arms,
+        "rounds": args.rounds,
+        "seeds": args.seeds,
+        "mean_regret": mean,
+        "stderr": stderr,
+        "best_arm_share": float(result["best_arm_share"].mean()),
+        "gamma": args.gamma,
+        "warmup_rounds": args.warmup_rounds,
+        "scale": args.scale,
+        "noise_sd": NOISE_SD * args.scale,
+        "regret_per_seed": result["curves"][:, -1].tolist(),
+    }
+    if args.plot is not None:
+        env = environment(args.scenario, args.arms, args.rounds, 0, args.scale)
+        title = f"{args.policy} on {args.scenario} (K={args.arms}, N={args.rounds})"
+        plot(result["curves"], env.means, title, args.plot)
+        out["plot"] = str(args.plot)
+    print(json.dumps(out))
+    return 0

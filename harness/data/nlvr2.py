@@ -1,0 +1,292 @@
+"""The one reader of the NLVR2 release format, for the real data and the synthetic world alike.
+
+A data root holds the JSON lines of lil-lab/nlvr ``nlvr2/data`` and the unpacked image
+archives::
+
+    <root>/{train,dev,test1}.json
+    <root>/images/train/<directory>/<split>-<set_id>-<pair_id>-img{0,1}.png
+    <root>/{dev,test1}/<split>-<set_id>-<pair_id>-img{0,1}.png
+
+An identifier is ``split-set_id-pair_id-sentence_id``; its images are named by the identifier
+without the sentence id (the release README), and train images sit in the 100 numbered folders
+that each record's ``directory`` names. Everything is checked up front, so a bad line fails
+here, naming file, line and field, and not deep inside training.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.tasks.nlvr2_eval import consistency_key
+
+SPLITS: tuple[str, ...] = ("train", "dev", "test1", "test2")
+_IDENTIFIER = re.compile(r"([A-Za-z0-9]+)-(\d+)-(\d+)-(\d+)")
+_LABELS = {"True": True, "False": False}
+
+
+@dataclass(frozen=True)
+class Nlvr2Record:
+    """One JSON line, validated; no image looked up (the metric needs none)."""
+
+    identifier: str
+    sentence: str
+    label: bool | None
+    directory: int | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Nlvr2Example:
+    identifier: str
+    sentence: str
+    label: bool | None  # None: an unlabelled split
+    left_path: Path
+    right_path: Path
+
+
+@dataclass(frozen=True)
+class Nlvr2Split:
+    """A read split: its examples in file order and the sha256 of each file read (keyed by its
+    path relative to the root, for run provenance)."""
+
+    split: str
+    root: Path
+    files: dict[str, str]
+    examples: list[Nlvr2Example]
+
+    @property
+    def labelled(self) -> bool:
+        return all(e.label is not None for e in self.examples)
+
+
+def data_path(root: Path, split: str) -> Path:
+    return Path(root) / f"{split}.json"
+
+
+def pair_name(identifier: str) -> str:
+    """``dev-850-0-0`` -> ``dev-850-0``: the image pair, shared by the pair's sentences."""
+    return identifier.rsplit("-", 1)[0]
+
+
+def image_folder(root: Path, split: str, directory: int | None = None) -> Path:
+    if split == "train":
+        if directory is None:
+            raise ValueError("image_folder: train images need the record's directory")
+        return Path(root) / "images" / "train" / str(directory)
+    return Path(root) / split
+
+
+def image_paths(
+    root: Path, split: str, identifier: str, directory: int | None = None
+) -> tuple[Path, Path]:
+    """Left and right image of an example, by the release's naming rule."""
+    folder = image_folder(root, split, directory)
+    pair = pair_name(identifier)
+    return folder / f"{pair}-img0.png", folder / f"{pair}-img1.png"
+
+
+def read_nlvr2(root: Path, split: str, *, check_images: bool = True) -> Nlvr2Split:
+    """Read and validate one split; every example's two images must exist unless
+    ``check_images`` is False."""
+    if split not in SPLITS:
+        raise DataError(data_path(root, split), f"unknown NLVR2 split {split!r}; expected {SPLITS}")
+    root = Path(root)
+    path = data_path(root, split)
+    records, sha = load_records(path, split=split)
+    exists = _image_lister()
+    examples = []
+    for rec in records:
+        left, right = image_paths(root, split, rec.identifier, rec.directory)
+        if check_images:
+            for image in (left, right):
+                if not exists(image):
+                    raise DataError(
+                        path,
+                        f"image not found: {image}",
+                        record=_where(rec.line, rec.identifier),
+                        field="directory" if split == "train" else "identifier",
+                    )
+        examples.append(Nlvr2Example(rec.identifier, rec.sentence, rec.label, left, right))
+    return Nlvr2Split(split, root, {path.name: sha}, examples)
+
+
+def load_records(path: Path, *, split: str | None = None) -> tuple[list[Nlvr2Record], str]:
+    """Parse and validate the JSON lines of ``path`` and hash the bytes parsed.
+
+    With ``split``, identifiers must carry it and train lines need ``directory``. Blank lines
+    are skipped; fields other than those read are tolerated, as the release has many.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as err:
+        raise DataError(path, "file not found") from err
+    except OSError as err:
+        raise DataError(path, f"cannot read: {err.strerror or err}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"not UTF-8 text: {err}") from err
+    records: list[Nlvr2Record] = []
+    first_line: dict[str, int] = {}
+    labelled: bool | None = None  # set by the first line
+    # Split on "\n" only: str.splitlines would also break at U+2028 inside a JSON string.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        rec = _record(path, number, line, split, labelled=labelled)
+        labelled = rec.label is not None
+        if rec.identifier in first_line:
+            raise DataError(
+                path,
+                f"duplicate identifier (first at line {first_line[rec.identifier]})",
+                record=_where(number, rec.identifier),
+                field="identifier",
+            )
+        first_line[rec.identifier] = number
+        records.append(rec)
+    if not records:
+        raise DataError(path, "the split has no examples")
+    return records, hashlib.sha256(raw).hexdigest()
+
+
+def check(root: Path, split: str) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check nlvr2``."""
+    data = read_nlvr2(root, split, check_images=True)
+    labels = [e.label for e in data.examples if e.label is not None]
+    return {
+        "dataset": "nlvr2",
+        "split": split,
+        "root": str(data.root),
+        "examples": len(data.examples),
+        "labelled_examples": len(labels),
+        "true_share": round(sum(labels) / len(labels), 4) if labels else None,
+        # Sentences as the official consistency counts them; texts may repeat across sets.
+        "sentences": len({consistency_key(e.identifier) for e in data.examples}),
+        "distinct_sentence_texts": len({e.sentence for e in data.examples}),
+        "pairs": len({pair_name(e.identifier) for e in data.examples}),
+        "images": len({p for e in data.examples for p in (e.left_path, e.right_path)}),
+        "sha256": data.files,
+    }
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _where(line: int, identifier: str | None = None) -> str:
+    return f"line {line}" + (f" ({identifier})" if identifier else "")
+
+
+def _record(
+    path: Path, number: int, line: str, split: str | None, *, labelled: bool | None
+) -> Nlvr2Record:
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            path, f"malformed JSON at column {err.colno}: {err.msg}", record=_where(number)
+        ) from err
+    if not isinstance(doc, dict):
+        raise DataError(
+            path, f"expected a JSON object, got {type(doc).__name__}", record=_where(number)
+        )
+    identifier = doc.get("identifier")
+    if not isinstance(identifier, str):
+        raise DataError(
+            path,
+            _expected("a string", doc, "identifier"),
+            record=_where(number),
+            field="identifier",
+        )
+    where = _where(number, identifier)
+    match = _IDENTIFIER.fullmatch(identifier)
+    if match is None:
+        raise DataError(
+            path,
+            "malformed identifier; expected split-set_id-pair_id-sentence_id, e.g. 'dev-850-0-0'",
+            record=where,
+            field="identifier",
+        )
+    if split is not None and match.group(1) != split:
+        raise DataError(
+            path,
+            f"identifier of split {match.group(1)!r} in the {split!r} file",
+            record=where,
+            field="identifier",
+        )
+    sentence = doc.get("sentence")
+    if not isinstance(sentence, str) or not sentence.strip():
+        raise DataError(
+            path, _expected("a non-empty string", doc, "sentence"), record=where, field="sentence"
+        )
+    label = _label(path, doc, where, labelled)
+    directory = _directory(path, doc, where) if split == "train" else None
+    return Nlvr2Record(identifier, sentence, label, directory, number)
+
+
+def _label(path: Path, doc: dict[str, Any], where: str, labelled: bool | None) -> bool | None:
+    """A split is labelled throughout or not at all (hidden test inputs have no label)."""
+    if "label" not in doc:
+        if labelled:
+            raise DataError(
+                path,
+                'missing, while earlier lines have one; expected "True" or "False"',
+                record=where,
+                field="label",
+            )
+        return None
+    if labelled is False:
+        raise DataError(path, "present, while earlier lines have none", record=where, field="label")
+    value = doc["label"]
+    if not isinstance(value, str) or value not in _LABELS:
+        raise DataError(
+            path,
+            f'expected the string "True" or "False", got {json.dumps(value)[:40]}',
+            record=where,
+            field="label",
+        )
+    return _LABELS[value]
+
+
+def _directory(path: Path, doc: dict[str, Any], where: str) -> int:
+    """Train images sit in ``images/train/<directory>/``; a number, or a string of digits."""
+    value = doc.get("directory")
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise DataError(
+        path,
+        _expected("an integer >= 0 (the train image folder)", doc, "directory"),
+        record=where,
+        field="directory",
+    )
+
+
+def _expected(what: str, doc: dict[str, Any], field: str) -> str:
+    if field not in doc:
+        return f"missing; expected {what}"
+    return f"expected {what}, got {json.dumps(doc[field])[:60]}"
+
+
+def _image_lister() -> Callable[[Path], bool]:
+    """Existence by one listing per folder: a stat per image costs seconds on 86k train lines."""
+
+    @functools.cache
+    def names(folder: Path) -> frozenset[str]:
+        try:
+            with os.scandir(folder) as entries:
+                return frozenset(entry.name for entry in entries)
+        except (FileNotFoundError, NotADirectoryError):
+            return frozenset()
+
+    return lambda image: image.name in names(image.parent)

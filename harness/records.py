@@ -1,0 +1,501 @@
+"""The run record as the report reads it (spec/harness.md §6, a contract), typed and versioned.
+
+`harness.runs` writes plain JSON; this module is the one place that JSON is read back. It
+checks `schema_version` first, so a record from another version of the harness stops the
+report with a message naming the file, not a KeyError halfway through a table. It imports
+no torch and no models: a report is a function of records alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+
+SCHEMA_VERSION = 1  # the version this reader understands; `harness.runs` writes the same
+RECORD = "record.json"
+STATUSES = ("complete", "failed")
+
+
+class RecordError(UserError):
+    """A record the report cannot read: names the file and the field, says what was expected."""
+
+    def __init__(self, file: Path | str, message: str, field: str | None = None) -> None:
+        self.file, self.field = str(file), field
+        where = self.file if field is None else f"{self.file}, field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Eval:
+    """The primary metric measured during training, at the end of a round."""
+
+    step: int
+    primary: float
+
+
+@dataclass(frozen=True)
+class BanditTrace:
+    """What a bandit scheduler knew when it chose the round's modules (OPTIMA)."""
+
+    phase: str
+    arm: str | None
+    posterior_means: dict[str, float | None]
+    samples: dict[str, float | None]
+    counts: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Round:
+    index: int
+    active: tuple[str, ...]
+    reward: float
+    objective_before: float
+    objective_after: float
+    train: dict[str, float]  # mean loss terms over the round: loss, task, pred, layer/<module>
+    reward_set: dict[str, float]
+    lr: float
+    bandit: BanditTrace | None  # None for schedulers that keep no posterior
+    eval: Eval | None
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """The resolved study config; the fields the report quotes, and the rest as written."""
+
+    preset: str
+    teacher_model: str
+    student: str
+    steps: int
+    rounds: int
+    warmup_rounds: int
+    gamma: float
+    alpha: tuple[float, ...]
+    eval_split: str
+    resolved: dict[str, Any] = field(repr=False)
+
+    @property
+    def round_steps(self) -> int:
+        return self.steps // self.rounds
+
+
+@dataclass(frozen=True)
+class DataProvenance:
+    root: str
+    source: str
+    sha256: str
+    splits: dict[str, int]
+    tokenizer_sha256: str | None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    git_commit: str | None
+    git_dirty: bool | None
+    packages: dict[str, str | None]
+    python: str
+    platform: str
+    device: str
+    torch_threads: int | None
+    data: DataProvenance
+    evaluator: dict[str, Any]
+    ours_options: dict[str, Any]
+    optimizer: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunError:
+    message: str
+    round: int | None = None
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    path: Path
+    schema_version: int
+    task: str
+    scheduler: str
+    seed: int
+    status: str
+    config: RecordConfig
+    config_hash: str
+    metric_name: str
+    primary_key: str
+    teacher_key: str
+    teacher_metrics: dict[str, Any]
+    metrics: dict[str, Any]  # empty on a failed run
+    rounds: tuple[Round, ...]
+    timing: dict[str, float]
+    provenance: Provenance
+    error: RunError | None
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def primary(self) -> float | None:
+        return self.metrics.get("primary") if self.complete else None
+
+    @property
+    def study_key(self) -> tuple[str, str, str]:
+        """Runs of one study share task, config and data (the study folder's key)."""
+        return self.task, self.config_hash, self.provenance.data.sha256
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The runs a study was asked for, so the report can list those that wrote no record.
+
+    Without one, a study's expected runs are inferred from its records alone: every
+    scheduler seen x every seed seen."""
+
+    config_hash: str
+    schedulers: tuple[str, ...]
+    seeds: tuple[int, ...]
+    data_sha256: str | None = None
+
+    def matches(self, key: tuple[str, str, str]) -> bool:
+        return key[1] == self.config_hash and self.data_sha256 in (None, key[2])
+
+
+@dataclass(frozen=True)
+class Missing:
+    scheduler: str
+    seed: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Study:
+    """One task's records as a report sees them: the runs, the gaps, the studies left out."""
+
+    task: str
+    records: tuple[RunRecord, ...]
+    missing: tuple[Missing, ...]
+    others: tuple[str, ...]  # other studies of this task found under the runs folder
+
+    @property
+    def complete(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.records if r.complete)
+
+    @property
+    def failed(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.records if not r.complete)
+
+
+# -- field readers: each names the record and the field when the value is not what we expect
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, expected: str, got: Any) -> RecordError:
+        return RecordError(self.path, f"expected {expected}, got {_show(got)}", where)
+
+    def obj(self, d: Mapping, key: str, where: str) -> dict:
+        v = self.get(d, key, where)
+        if not isinstance(v, dict):
+            raise self.fail(where, "an object", v)
+        return v
+
+    def get(self, d: Mapping, key: str, where: str) -> Any:
+        if key not in d:
+            raise RecordError(self.path, "missing", where)
+        return d[key]
+
+    def text(self, d: Mapping, key: str, where: str, optional: bool = False) -> str | None:
+        v = d.get(key) if optional else self.get(d, key, where)
+        if v is None and optional:
+            return None
+        if not isinstance(v, str):
+            raise self.fail(where, "a string", v)
+        return v
+
+    def integer(self, d: Mapping, key: str, where: str, optional: bool = False) -> int | None:
+        v = d.get(key) if optional else self.get(d, key, where)
+        if v is None and optional:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(where, "an integer", v)
+        return v
+
+    def num(self, d: Mapping, key: str, where: str) -> float:
+        return self.number(self.get(d, key, where), where)
+
+    def number(self, v: Any, where: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(where, "a number", v)
+        return float(v)
+
+    def numbers(self, d: Mapping, key: str, where: str, nullable: bool = False) -> dict:
+        out = {}
+        for k, v in self.obj(d, key, where).items():
+            out[k] = None if v is None and nullable else self.number(v, f"{where}.{k}")
+        return out
+
+
+def _show(v: Any) -> str:
+    text = json.dumps(v) if not isinstance(v, str) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_version(obj: Any, path: Path) -> int:
+    """The first check on any record: its schema version is the one this reader knows."""
+    if not isinstance(obj, dict):
+        raise RecordError(path, f"expected a JSON object, got {type(obj).__name__}")
+    version = obj.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise RecordError(
+            path,
+            f"no integer schema version (got {_show(version)}); this report reads records of "
+            f"schema {SCHEMA_VERSION} written by `optima-repro reproduce`",
+            "schema_version",
+        )
+    if version < SCHEMA_VERSION:
+        raise RecordError(
+            path,
+            f"record schema {version} is older than the schema {SCHEMA_VERSION} this report "
+            "reads; re-run the grid with this version of optima-repro (complete runs of an "
+            "older schema are re-run, not skipped), or report them with the version that "
+            "wrote them",
+            "schema_version",
+        )
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            path,
+            f"record schema {version} is newer than the schema {SCHEMA_VERSION} this report "
+            "reads; upgrade optima-repro to report it",
+            "schema_version",
+        )
+    return version
+
+
+def parse_record(obj: Any, path: Path) -> RunRecord:
+    """A record dict (as `harness.study.execute_run` builds it) -> RunRecord, or RecordError."""
+    version = check_version(obj, path)
+    r = _Reader(path)
+    status = r.text(obj, "status", "status")
+    if status not in STATUSES:
+        raise r.fail("status", " or ".join(map(repr, STATUSES)), status)
+    metric = r.obj(obj, "metric", "metric")
+    teacher = r.obj(obj, "teacher", "teacher")
+    metrics = r.obj(obj, "metrics", "metrics")
+    complete = status == "complete"
+    if complete:
+        r.num(metrics, "primary", "metrics.primary")
+    r.num(r.obj(teacher, "metrics", "teacher.metrics"), "primary", "teacher.metrics.primary")
+    rounds = obj.get("rounds", [])
+    if not isinstance(rounds, list):
+        raise r.fail("rounds", "a list", rounds)
+    return RunRecord(
+        path=path,
+        schema_version=version,
+        task=r.text(obj, "task", "task"),
+        scheduler=r.text(obj, "scheduler", "scheduler"),
+        seed=r.integer(obj, "seed", "seed"),
+        status=status,
+        config=_config(r, r.obj(obj, "config", "config")),
+        config_hash=r.text(obj, "config_hash", "config_hash"),
+        metric_name=r.text(metric, "name", "metric.name"),
+        primary_key=r.text(metric, "primary", "metric.primary"),
+        teacher_key=r.text(teacher, "key", "teacher.key"),
+        teacher_metrics=r.obj(teacher, "metrics", "teacher.metrics"),
+        metrics=metrics,
+        rounds=tuple(_round(r, x, f"rounds[{i}]") for i, x in enumerate(rounds)),
+        timing=r.numbers(obj, "timing", "timing") if "timing" in obj else {},
+        provenance=_provenance(r, r.obj(obj, "provenance", "provenance")),
+        error=None if complete else _error(r, obj.get("error")),
+    )
+
+
+def _config(r: _Reader, c: dict) -> RecordConfig:
+    teacher = r.obj(c, "teacher", "config.teacher")
+    d = r.obj(c, "distill", "config.distill")
+    alpha = r.get(d, "alpha", "config.distill.alpha")
+    if not isinstance(alpha, list):
+        raise r.fail("config.distill.alpha", "a list of numbers", alpha)
+    cfg = RecordConfig(
+        preset=r.text(c, "preset", "config.preset"),
+        teacher_model=r.text(teacher, "model", "config.teacher.model"),
+        student=r.text(d, "student", "config.distill.student"),
+        steps=r.integer(d, "steps", "config.distill.steps"),
+        rounds=r.integer(d, "rounds", "config.distill.rounds"),
+        warmup_rounds=r.integer(d, "warmup_rounds", "config.distill.warmup_rounds"),
+        gamma=r.num(d, "gamma", "config.distill.gamma"),
+        alpha=tuple(r.number(a, "config.distill.alpha") for a in alpha),
+        eval_split=r.text(c, "eval_split", "config.eval_split"),
+        resolved=c,
+    )
+    if cfg.rounds < 1:
+        raise r.fail("config.distill.rounds", "at least 1", cfg.rounds)
+    return cfg
+
+
+def _round(r: _Reader, x: Any, where: str) -> Round:
+    if not isinstance(x, dict):
+        raise r.fail(where, "an object", x)
+    active = r.get(x, "active", f"{where}.active")
+    if not isinstance(active, list) or not all(isinstance(m, str) for m in active):
+        raise r.fail(f"{where}.active", "a list of module names", active)
+    sched = r.obj(x, "scheduler", f"{where}.scheduler")
+    bandit = None
+    if "posterior_means" in sched:
+        w = f"{where}.scheduler"
+        bandit = BanditTrace(
+            phase=r.text(sched, "phase", f"{w}.phase"),
+            arm=r.text(sched, "arm", f"{w}.arm", optional=True),
+            posterior_means=r.numbers(sched, "posterior_means", f"{w}.posterior_means", True),
+            samples=r.numbers(sched, "samples", f"{w}.samples", True) if "samples" in sched else {},
+            counts=r.numbers(sched, "counts", f"{w}.counts") if "counts" in sched else {},
+        )
+    ev = None
+    if x.get("eval") is not None:
+        e = r.obj(x, "eval", f"{where}.eval")
+        ev = Eval(r.integer(e, "step", f"{where}.eval.step"), r.num(e, "primary", f"{where}.eval"))
+    return Round(
+        index=r.integer(x, "round", f"{where}.round"),
+        active=tuple(active),
+        reward=r.num(x, "reward", f"{where}.reward"),
+        objective_before=r.num(x, "objective_before", f"{where}.objective_before"),
+        objective_after=r.num(x, "objective_after", f"{where}.objective_after"),
+        train=r.numbers(x, "train", f"{where}.train"),
+        reward_set=r.numbers(x, "reward_set", f"{where}.reward_set"),
+        lr=r.num(x, "lr", f"{where}.lr"),
+        bandit=bandit,
+        eval=ev,
+    )
+
+
+def _provenance(r: _Reader, p: dict) -> Provenance:
+    git = r.obj(p, "git", "provenance.git")
+    data = r.obj(p, "data", "provenance.data")
+    splits = r.obj(data, "splits", "provenance.data.splits")
+    dirty = git.get("dirty")
+    return Provenance(
+        git_commit=r.text(git, "commit", "provenance.git.commit", optional=True),
+        git_dirty=dirty if isinstance(dirty, bool) else None,
+        packages=r.obj(p, "packages", "provenance.packages"),
+        python=r.text(p, "python", "provenance.python"),
+        platform=r.text(p, "platform", "provenance.platform"),
+        device=r.text(p, "device", "provenance.device"),
+        torch_threads=r.integer(p, "torch_threads", "provenance.torch_threads", optional=True),
+        data=DataProvenance(
+            root=r.text(data, "root", "provenance.data.root"),
+            source=r.text(data, "source", "provenance.data.source"),
+            sha256=r.text(data, "sha256", "provenance.data.sha256"),
+            splits={k: r.integer(splits, k, f"provenance.data.splits.{k}") for k in splits},
+            tokenizer_sha256=r.text(
+                data, "tokenizer_sha256", "provenance.data.tokenizer_sha256", optional=True
+            ),
+        ),
+        evaluator=r.obj(p, "evaluator", "provenance.evaluator"),
+        ours_options=r.obj(p, "ours_options", "provenance.ours_options"),
+        optimizer=p.get("optimizer") if isinstance(p.get("optimizer"), dict) else {},
+    )
+
+
+def _error(r: _Reader, e: Any) -> RunError:
+    if e is None:
+        return RunError("no error recorded")
+    if not isinstance(e, dict):
+        raise r.fail("error", "an object", e)
+    return RunError(
+        message=r.text(e, "message", "error.message"),
+        round=r.integer(e, "round", "error.round", optional=True),
+        step=r.integer(e, "step", "error.step", optional=True),
+    )
+
+
+def read_record_file(path: Path) -> RunRecord:
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RecordError(path, f"malformed JSON at line {e.lineno}: {e.msg}") from e
+    return parse_record(obj, path)
+
+
+def load_records(runs_dir: Path) -> list[RunRecord]:
+    """Every `record.json` under `runs_dir` (any depth), in path order."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise RecordError(runs_dir, "no such directory of run records")
+    return [read_record_file(p) for p in sorted(runs_dir.rglob(RECORD)) if p.is_file()]
+
+
+# -- studies: which records one task's report covers, and which runs it lacks
+
+
+def group_studies(
+    records: Iterable[RunRecord], expected: Mapping[str, Grid] | None = None
+) -> dict[str, Study]:
+    """One study per task. The grid in `expected` names it; otherwise the study with the most
+    complete runs (then the most steps, then the config hash) so the choice is a function of
+    the records, and the others are named in the report rather than mixed into its tables."""
+    expected = dict(expected or {})
+    by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
+    for rec in records:
+        by_key.setdefault(rec.study_key, []).append(rec)
+    tasks = sorted({k[0] for k in by_key} | set(expected))
+    studies = {}
+    for task in tasks:
+        keys = sorted(k for k in by_key if k[0] == task)
+        grid = expected.get(task)
+        if grid is not None:
+            chosen = [k for k in keys if grid.matches(k)]
+        else:
+            chosen = [max(keys, key=lambda k: _study_rank(by_key[k]))] if keys else []
+        recs = sorted(
+            (x for k in chosen for x in by_key[k]), key=lambda x: (x.scheduler, x.seed, x.path)
+        )
+        _check_unique(recs)
+        others = tuple(_describe(k, by_key[k]) for k in keys if k not in chosen)
+        studies[task] = Study(task, tuple(recs), _missing(recs, grid), others)
+    return studies
+
+
+def _study_rank(recs: list[RunRecord]) -> tuple[int, int, str]:
+    return sum(r.complete for r in recs), recs[0].config.steps, recs[0].config_hash
+
+
+def _describe(key: tuple[str, str, str], recs: list[RunRecord]) -> str:
+    done = sum(r.complete for r in recs)
+    return (
+        f"preset `{recs[0].config.preset}`, config hash `{key[1]}`, data sha256 "
+        f"`{key[2][:12]}…`: {done} complete of {len(recs)} records"
+    )
+
+
+def _check_unique(recs: list[RunRecord]) -> None:
+    seen: dict[tuple[str, int], Path] = {}
+    for r in recs:
+        first = seen.setdefault((r.scheduler, r.seed), r.path)
+        if first != r.path:
+            raise RecordError(
+                r.path,
+                f"a second record of {r.task} {r.scheduler} seed {r.seed} in one study "
+                f"(the first is {first}); remove one copy",
+            )
+
+
+def _missing(recs: list[RunRecord], grid: Grid | None) -> tuple[Missing, ...]:
+    have = {(r.scheduler, r.seed) for r in recs}
+    schedulers = {r.scheduler for r in recs}
+    seeds = {r.seed for r in recs}
+    reasons = {}
+    for s in schedulers:
+        for n in seeds:
+            reasons[(s, n)] = "no record; other runs of this study have this scheduler and seed"
+    if grid is not None:
+        for s in grid.schedulers:
+            for n in grid.seeds:
+                reasons[(s, n)] = "no record; the grid asked for this run"
+    return tuple(
+        Missing(s, n, why) for (s, n), why in sorted(reasons.items()) if (s, n) not in have
+    )
