@@ -128,6 +128,7 @@ class RunRecord:
     primary_key: str
     teacher_key: str
     teacher_metrics: dict[str, Any]
+    reference_rows: tuple[tuple[str, dict[str, Any]], ...]  # e.g. a trivial baseline's metrics
     metrics: dict[str, Any]  # empty on a failed run
     rounds: tuple[Round, ...]
     timing: dict[str, float]
@@ -307,6 +308,13 @@ def parse_record(obj: Any, path: Path) -> RunRecord:
         primary_key=r.text(metric, "primary", "metric.primary"),
         teacher_key=r.text(teacher, "key", "teacher.key"),
         teacher_metrics=r.obj(teacher, "metrics", "teacher.metrics"),
+        reference_rows=tuple(
+            (
+                r.text(x, "row", f"reference_rows[{i}].row"),
+                r.obj(x, "metrics", f"reference_rows[{i}].metrics"),
+            )
+            for i, x in enumerate(obj.get("reference_rows", []))
+        ),
         metrics=metrics,
         rounds=tuple(_round(r, x, f"rounds[{i}]") for i, x in enumerate(rounds)),
         timing=r.numbers(obj, "timing", "timing") if "timing" in obj else {},

@@ -339,6 +339,12 @@ def _main_table(
             + [_num(v, d) if v is not None else "–" for v in t_sec]
             + ["", "", pub("teacher")]
         )
+        for label, m in first.reference_rows:
+            rows.append(
+                [label, "1", _num(float(m["primary"]), d)]
+                + [_num(v, d) if (v := _lookup(m, path)) is not None else "–" for _, path in sec]
+                + ["", "", ""]
+            )
     base = {r.seed: r.primary for r in _by_scheduler(study.complete, BASELINE)}
     for name in names:
         done = _by_scheduler(study.complete, name)

@@ -43,11 +43,23 @@ class Study:
     tokenizer: Tokenizer
     train: object
     evaluation: object
+    extra: dict  # further evaluation splits by name (SNLI-VE and NLVR2 report dev too)
     teacher: Teacher
+    reference_rows: list[dict]
     inputs: DistillInputs
     data: dict
     study_dir: Path
     device: torch.device
+
+
+def evaluate_all(task, model, evaluation, extra: dict, device, batch_size: int) -> dict:
+    """The task metric on the evaluation split, and on each extra split under `splits`."""
+    metrics = task.evaluate(model, evaluation, device, batch_size)
+    if extra:
+        metrics["splits"] = {
+            name: task.evaluate(model, ex, device, batch_size) for name, ex in extra.items()
+        }
+    return metrics
 
 
 def data_checksum(files: dict[str, str], images: list[Path]) -> str:
@@ -78,6 +90,7 @@ def prepare(
     print(f"data: {source} at {root}")
     train_split = spec.read(root, cfg.train_split)
     eval_split = spec.read(root, cfg.eval_split)
+    extra_splits = {name: spec.read(root, name) for name in cfg.extra_eval_splits}
     task = spec.from_train(train_split, cfg)
     tok_dir = ensure_tokenizer(workdir / "tokenizers", task.texts(train_split), cfg.vocab_size)
     tokenizer = Tokenizer(tok_dir)
@@ -93,13 +106,27 @@ def prepare(
     size = t_shapes["image_size"]
     train = task.examples(train_split, tokenizer, size, cfg.context_length, progress)
     evaluation = task.examples(eval_split, tokenizer, size, cfg.context_length, progress)
+    extra = {
+        name: task.examples(split, tokenizer, size, cfg.context_length, progress)
+        for name, split in extra_splits.items()
+    }
     data_sha = data_checksum(
-        {**train_split.files, **eval_split.files},
-        [*train.images.paths, *evaluation.images.paths],
+        {
+            f: sha
+            for split in (train_split, eval_split, *extra_splits.values())
+            for f, sha in split.files.items()
+        },
+        [p for ex in (train, evaluation, *extra.values()) for p in ex.images.paths],
     )
+
+    def evaluate(model) -> dict:
+        return evaluate_all(task, model, evaluation, extra, device, cfg.eval_batch_size)
+
     teacher = ensure_teacher(
-        cfg, task, train, evaluation, tokenizer, data_sha, workdir / "teachers", device, progress
+        cfg, task, train, evaluate, tokenizer, data_sha, workdir / "teachers", device, progress
     )
+    label, base = task.baseline(train_split, evaluation)
+    reference_rows = [{"row": f"trivial: {label}", "metrics": base}]
     modules = tuple(t_shapes["layers"])
     maps = {m: layer_map(s_shapes["layers"][m], t_shapes["layers"][m]) for m in modules}
     live = LiveTeacher(teacher.model, task.forward, maps)
@@ -126,12 +153,29 @@ def prepare(
         "root": str(root),
         "source": source,
         "sha256": data_sha,
-        "splits": {cfg.train_split: len(train), cfg.eval_split: len(evaluation)},
+        "splits": {
+            cfg.train_split: len(train),
+            cfg.eval_split: len(evaluation),
+            **{name: len(ex) for name, ex in extra.items()},
+        },
         "tokenizer_sha256": tokenizer.sha256,
     }
     key = config_hash({"config": cfg.to_dict(), "data": data_sha})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
-    return Study(cfg, task, tokenizer, train, evaluation, teacher, inputs, data, study_dir, device)
+    return Study(
+        cfg,
+        task,
+        tokenizer,
+        train,
+        evaluation,
+        extra,
+        teacher,
+        reference_rows,
+        inputs,
+        data,
+        study_dir,
+        device,
+    )
 
 
 def execute_run(
@@ -150,6 +194,7 @@ def execute_run(
         "config_hash": cfg.hash(),
         "metric": {"name": task.metric_name, "primary": task.primary},
         "teacher": {"key": study.teacher.key, "metrics": study.teacher.metrics},
+        "reference_rows": study.reference_rows,
         "metrics": {},
         "rounds": [],
         "timing": {},
@@ -186,8 +231,8 @@ def execute_run(
         )
         record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()
-        record["metrics"] = task.evaluate(
-            student, study.evaluation, study.device, cfg.eval_batch_size
+        record["metrics"] = evaluate_all(
+            task, student, study.evaluation, study.extra, study.device, cfg.eval_batch_size
         )
         record["rounds"] = result["rounds"]
         record["status"] = "complete"

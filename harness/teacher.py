@@ -9,6 +9,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def teacher_key(cfg: StudyConfig, answers: list[str], tokenizer_sha: str, data_s
         {
             "teacher": asdict(cfg.teacher),
             "context_length": cfg.context_length,
+            "evaluated_on": [cfg.eval_split, *cfg.extra_eval_splits],
             "answers": answers,
             "tokenizer": tokenizer_sha,
             "data": data_sha,
@@ -73,7 +75,7 @@ def ensure_teacher(
     cfg: StudyConfig,
     task,
     train,
-    evaluation,
+    evaluate: Callable[[torch.nn.Module], dict],
     tokenizer,
     data_sha: str,
     cache_dir: Path,
@@ -93,7 +95,7 @@ def ensure_teacher(
 
         model.to(device)
         seconds = train_teacher(model, cfg, task, train, device, progress)
-        metrics = task.evaluate(model, evaluation, device, cfg.eval_batch_size)
+        metrics = evaluate(model)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_suffix(".tmp")
         torch.save(model.state_dict(), tmp)

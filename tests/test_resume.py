@@ -71,8 +71,8 @@ def test_nan_in_a_loss_term_fails_the_run_and_the_grid_goes_on(tmp_path, monkeyp
     calls = {"n": 0}
     pred_loss = VqaTask.pred_loss
 
-    def poisoned(student, teacher, tau):
-        loss = pred_loss(student, teacher, tau)
+    def poisoned(student, teacher, tau, batch=None):
+        loss = pred_loss(student, teacher, tau, batch)
         if torch.is_grad_enabled():  # training steps only, not reward evaluations
             calls["n"] += 1
             if calls["n"] == 11:  # the 11th step of the first run: step 10, round 1

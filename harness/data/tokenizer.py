@@ -73,6 +73,7 @@ class Tokenizer:
         )
         self.pad_id = self.hf.pad_token_id
         self.eos_id = self.hf.eos_token_id
+        self.bos_id = self.hf.bos_token_id
         self.vocab_size = len(self.hf)
         self.sha256 = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
 

@@ -50,7 +50,7 @@ class Distiller:
         masks = text_masks(batch["text"], self.x.pad_id)
         return {
             "task": task.task_loss(out["task_logits"], batch),
-            "pred": task.pred_loss(out["task_logits"], teacher_out["logits"], tau),
+            "pred": task.pred_loss(out["task_logits"], teacher_out["logits"], tau, batch),
             "layer": layer_losses(out["hidden"], teacher_out["hidden"], self.projections, masks),
         }
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+
 from harness.errors import ConfigError
+
+TASKS = {
+    "vqa": "harness.tasks.vqa:VqaTask",
+    "snli-ve": "harness.tasks.snli_ve:SnliVeTask",
+    "nlvr2": "harness.tasks.nlvr2:Nlvr2Task",
+    "coco": "harness.tasks.coco:CocoTask",
+}
 
 
 def get_task(name: str):
-    if name == "vqa":
-        from harness.tasks.vqa import VqaTask
-
-        return VqaTask
-    raise ConfigError(f"unknown task {name!r}; expected one of ['vqa']")
+    """The task class; imported on demand, so a task's dependencies load only when used."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
+    module, cls = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)

@@ -30,7 +30,9 @@ def softmax_task_loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     return F.cross_entropy(logits, batch["label"])
 
 
-def softmax_pred_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch.Tensor:
+def softmax_pred_loss(
+    student: torch.Tensor, teacher: torch.Tensor, tau: float, batch: dict | None = None
+) -> torch.Tensor:
     """KL(teacher || student) on temperature-softened outputs, times tau^2 (spec §3)."""
     log_p = F.log_softmax(student / tau, dim=-1)
     log_q = F.log_softmax(teacher / tau, dim=-1)

@@ -131,7 +131,9 @@ class VqaTask:
         return loss.sum(dim=1).mean()
 
     @staticmethod
-    def pred_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch.Tensor:
+    def pred_loss(
+        student: torch.Tensor, teacher: torch.Tensor, tau: float, batch: dict | None = None
+    ) -> torch.Tensor:
         """BCE against the teacher's sigmoid probabilities (the head is a sigmoid, not a
         softmax, so this is its KL up to the teacher's entropy, a constant)."""
         target = torch.sigmoid(teacher / tau)
@@ -141,6 +143,10 @@ class VqaTask:
     def evaluate(self, model: nn.Module, ex: Examples, device, batch_size: int) -> dict:
         logits = predict_logits(self, model, ex, device, batch_size)
         return self.metrics(ex, self.predictions(logits))
+
+    def baseline(self, train: VqaSplit, ex: Examples) -> tuple[str, dict]:
+        top = self.answers[0]  # the vocabulary is sorted by train frequency
+        return f"most frequent training answer ({top!r})", self.metrics(ex, [top] * len(ex))
 
     def predictions(self, logits: torch.Tensor) -> list[str]:
         return [self.answers[i] for i in logits.argmax(dim=1).tolist()]
