@@ -1,4 +1,5 @@
-"""Entry points: `nox -s reproduce-vqa` (the study), `nox -s tests` (the suite), `nox -s lint`.
+"""Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `nox -s tests`
+(the suite), `nox -s lint`.
 
 Every session installs the project with `constraints.txt`, the one place torch is pinned."""
 
@@ -25,7 +26,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    session.install("ruff==0.17.6")  # formatting rules change between releases
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -39,5 +40,14 @@ def _reproduce(task: str):
     return session_fn
 
 
-for _task in ("vqa",):
+TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
+for _task in TASKS:
     nox.session(name=f"reproduce-{_task}")(_reproduce(_task))
+
+
+@nox.session(name="reproduce-all")
+def reproduce_all(session: nox.Session) -> None:
+    """The four studies, then reports/summary.md across tasks."""
+    install(session)
+    for task in TASKS:
+        session.run("optima-repro", "reproduce", task, *session.posargs)

@@ -21,6 +21,7 @@ from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
 from harness.errors import ConfigError
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
+from harness.pretrain import ensure_pretrained, shared_tokenizer
 from harness.runs import (
     RECORD,
     SCHEMA_VERSION,
@@ -92,9 +93,18 @@ def prepare(
     eval_split = spec.read(root, cfg.eval_split)
     extra_splits = {name: spec.read(root, name) for name in cfg.extra_eval_splits}
     task = spec.from_train(train_split, cfg)
-    tok_dir = ensure_tokenizer(workdir / "tokenizers", task.texts(train_split), cfg.vocab_size)
-    tokenizer = Tokenizer(tok_dir)
-    print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tok_dir}")
+    synthetic_pretraining = cfg.pretrain is not None and data_root is None
+    if synthetic_pretraining:
+        tokenizer = shared_tokenizer(workdir, cfg.world, cfg.vocab_size, progress)
+    else:
+        texts = task.texts(train_split)
+        tokenizer = Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, cfg.vocab_size))
+    print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tokenizer.folder}")
+    pretrained = (
+        ensure_pretrained(cfg, tokenizer, workdir, device, progress)
+        if synthetic_pretraining
+        else None
+    )
 
     t_shapes = module_shapes(cfg.teacher.model)
     s_shapes = module_shapes(cfg.distill.student)
@@ -123,7 +133,16 @@ def prepare(
         return evaluate_all(task, model, evaluation, extra, device, cfg.eval_batch_size)
 
     teacher = ensure_teacher(
-        cfg, task, train, evaluate, tokenizer, data_sha, workdir / "teachers", device, progress
+        cfg,
+        task,
+        train,
+        evaluate,
+        tokenizer,
+        data_sha,
+        workdir / "teachers",
+        device,
+        progress,
+        pretrained,
     )
     label, base = task.baseline(train_split, evaluation)
     reference_rows = [{"row": f"trivial: {label}", "metrics": base}]
@@ -159,6 +178,7 @@ def prepare(
             **{name: len(ex) for name, ex in extra.items()},
         },
         "tokenizer_sha256": tokenizer.sha256,
+        "pretrained": str(pretrained.path) if pretrained else None,
     }
     key = config_hash({"config": cfg.to_dict(), "data": data_sha})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"

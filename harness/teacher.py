@@ -20,7 +20,7 @@ from tqdm import tqdm
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
-from harness.models.build import build_task_model
+from harness.models.build import build_task_model, load_pretrained
 from harness.runs import write_json_atomic
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
@@ -57,9 +57,12 @@ class Teacher:
     train_seconds: float
 
 
-def teacher_key(cfg: StudyConfig, answers: list[str], tokenizer_sha: str, data_sha: str) -> str:
+def teacher_key(
+    cfg: StudyConfig, answers: list[str], tokenizer_sha: str, data_sha: str, pretrained: str | None
+) -> str:
     return config_hash(
         {
+            "pretrained": pretrained,
             "teacher": asdict(cfg.teacher),
             "context_length": cfg.context_length,
             "evaluated_on": [cfg.eval_split, *cfg.extra_eval_splits],
@@ -81,8 +84,17 @@ def ensure_teacher(
     cache_dir: Path,
     device: torch.device,
     progress: bool = True,
+    pretrained=None,
 ) -> Teacher:
-    key = teacher_key(cfg, getattr(task, "answers", []), tokenizer.sha256, data_sha)
+    """The task's teacher, fine-tuned from `pretrained` (a `harness.pretrain.Pretrained`)
+    when given, else trained from scratch."""
+    key = teacher_key(
+        cfg,
+        getattr(task, "answers", []),
+        tokenizer.sha256,
+        data_sha,
+        pretrained.key if pretrained else None,
+    )
     folder = cache_dir / f"{cfg.task}-{cfg.teacher.model}-{key}"
     weights, meta_file = folder / "teacher.pt", folder / "teacher.json"
     model = build_task_model(cfg.teacher.model, task, tokenizer, cfg.context_length, TEACHER_SEED)
@@ -93,8 +105,10 @@ def ensure_teacher(
             print(f"teacher: reusing {folder}")
             return Teacher(model.to(device).eval(), key, folder, meta["metrics"], meta["seconds"])
 
+        if pretrained is not None:
+            load_pretrained(model.coca, pretrained.state)
         model.to(device)
-        seconds = train_teacher(model, cfg, task, train, device, progress)
+        seconds = train_supervised(model, cfg.teacher, task, train, device, progress, "teacher")
         metrics = evaluate(model)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_suffix(".tmp")
@@ -126,9 +140,8 @@ def _intact(weights: Path, meta_file: Path) -> dict | None:
     return meta
 
 
-def train_teacher(model, cfg: StudyConfig, task, train, device, progress: bool) -> float:
-    """Task loss only, AdamW with linear warm-up then cosine decay."""
-    t = cfg.teacher
+def train_supervised(model, t, task, train, device, progress: bool, desc: str) -> float:
+    """Task loss only, AdamW with linear warm-up then cosine decay; `t` a TeacherConfig."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
     def factor(step: int) -> float:
@@ -138,11 +151,10 @@ def train_teacher(model, cfg: StudyConfig, task, train, device, progress: bool) 
         return 0.5 * (1.0 + math.cos(math.pi * progress_))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    pool = np.arange(len(train))
     start = time.perf_counter()
     model.train()
-    bar = tqdm(total=t.steps, desc="teacher", disable=not progress)
-    order = BatchOrder(pool, t.batch_size, TEACHER_SEED, "teacher-data")
+    bar = tqdm(total=t.steps, desc=desc, disable=not progress)
+    order = BatchOrder(np.arange(len(train)), t.batch_size, TEACHER_SEED, f"{desc}-data")
     for _, index in zip(range(t.steps), order, strict=False):
         batch = task.batch(train, index, device)
         loss = task.task_loss(task.forward(model, batch)["task_logits"], batch)

@@ -41,7 +41,7 @@ from harness.tasks.nlvr2_eval import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nlvr2"
-SMOKE = nlvr2_world_spec("smoke")
+SMOKE = nlvr2_world_spec("smoke", templates=TEMPLATES)  # every template, not just the preset's
 TINY = nlvr2_world_spec("smoke", n_train=30, n_dev=10, n_test1=10)
 
 

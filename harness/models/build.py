@@ -31,3 +31,19 @@ def module_shapes(name: str) -> dict:
         "layers": {m: s.blocks for m, s in sizes.items()},
         "widths": {m: s.width for m, s in sizes.items()},
     }
+
+
+def load_pretrained(coca, state: dict) -> None:
+    """A pre-trained CoCa's weights into `coca` (strict). A shorter context keeps the first
+    positions of the text tower's positional embedding; the CLS slot that follows the text is
+    then a former token position, learned anew in fine-tuning (it feeds only the contrastive
+    feature, which no task here reads)."""
+    state = dict(state)
+    key = "text.positional_embedding"
+    rows = coca.text.positional_embedding.shape[0]
+    if state[key].shape[0] < rows:
+        raise ValueError(
+            f"pre-trained context of {state[key].shape[0] - 1} tokens is shorter than {rows - 1}"
+        )
+    state[key] = state[key][:rows]
+    coca.load_state_dict(state, strict=True)

@@ -1,0 +1,97 @@
+"""The embedded default's stand-in for CoCa pre-training [ours].
+
+The paper distills a pre-trained CoCa fine-tuned on each task. On the synthetic worlds a
+teacher trained from scratch on a binary task (SNLI-VE's entailed vs contradicted, NLVR2)
+stays at chance for thousands of CPU steps: nothing has yet taught it to look at the image.
+So, as CoCa is, the embedded teacher is first pre-trained by captioning (its decoder's
+language-model loss) on the synthetic COCO world's train split, then fine-tuned per task.
+One pre-trained model serves all four tasks, so they share one tokenizer, trained on the four
+worlds' train text. Cached under a key of everything that shapes it; trained under a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from harness.checkpoint import exclusive
+from harness.config import CONTEXT, SPLITS, StudyConfig, config_hash
+from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.models.build import build_task_model, module_shapes
+from harness.runs import write_json_atomic
+from harness.tasks import TASKS, get_task
+from harness.teacher import TEACHER_SEED, code_hash, train_supervised
+
+CORPUS = "coco"  # captions of the synthetic COCO world
+
+
+@dataclass
+class Pretrained:
+    state: dict  # the CoCa's state dict (no task head)
+    key: str
+    path: Path
+
+
+def world_texts(workdir: Path, world: str, progress: bool) -> list[str]:
+    """The train text of every task's synthetic world, in task order."""
+    texts = []
+    for name in TASKS:
+        spec = get_task(name)
+        root = spec.ensure_world(workdir / "data", world, progress)
+        texts += spec.texts(spec.read(root, SPLITS[name][0]))
+    return texts
+
+
+def shared_tokenizer(workdir: Path, world: str, vocab_size: int, progress: bool) -> Tokenizer:
+    texts = world_texts(workdir, world, progress)
+    return Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, vocab_size))
+
+
+def ensure_pretrained(
+    cfg: StudyConfig, tokenizer: Tokenizer, workdir: Path, device, progress: bool = True
+) -> Pretrained:
+    p = cfg.pretrain
+    spec = get_task(CORPUS)
+    root = spec.ensure_world(workdir / "data", cfg.world, progress)
+    split = spec.read(root, SPLITS[CORPUS][0])
+    key = config_hash(
+        {
+            "pretrain": asdict(p),
+            "world": cfg.world,
+            "data": split.files,
+            "tokenizer": tokenizer.sha256,
+            "code": code_hash(CORPUS),
+        }
+    )
+    folder = workdir / "pretrained" / f"coca-{p.model}-{key}"
+    weights, meta_file = folder / "coca.pt", folder / "coca.json"
+    with exclusive(folder.with_name(folder.name + ".lock"), wait=True):
+        try:
+            meta = json.loads(meta_file.read_text())
+            intact = hashlib.sha256(weights.read_bytes()).hexdigest() == meta["sha256"]
+        except (OSError, json.JSONDecodeError, KeyError):
+            intact = False
+        if intact:
+            print(f"pre-trained CoCa: reusing {folder}")
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            return Pretrained(state, key, folder)
+
+        task = spec.from_train(split, cfg)
+        context = CONTEXT[CORPUS]
+        size = module_shapes(p.model)["image_size"]
+        train = task.examples(split, tokenizer, size, context, progress)
+        model = build_task_model(p.model, task, tokenizer, context, TEACHER_SEED).to(device)
+        seconds = train_supervised(model, p, task, train, device, progress, "pre-training")
+        state = {k: v.cpu() for k, v in model.coca.state_dict().items()}
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(weights)
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        write_json_atomic(meta_file, {"key": key, "sha256": digest, "seconds": seconds})
+    print(f"pre-trained CoCa: {p.steps} captioning steps in {seconds:.0f} s, saved to {folder}")
+    return Pretrained(state, key, folder)
