@@ -1,0 +1,69 @@
+"""Bad data stops `reproduce` before any training: exit code 2, a message naming the file and
+the record, and no run record written (each reader's own tests cover every failure kind)."""
+
+import json
+import shutil
+
+import pytest
+
+from harness.cli import main
+from harness.tasks import get_task
+
+BROKEN_FILE = {
+    "vqa": "v2_mscoco_train2014_annotations.json",
+    "snli-ve": "snli_ve_train.jsonl",
+    "nlvr2": "train.json",
+    "coco": "dataset_coco.json",
+}
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("worlds")
+    return {t: get_task(t).ensure_world(cache, "smoke", progress=False) for t in BROKEN_FILE}
+
+
+def _copy(worlds, task, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(worlds[task], root)
+    return root
+
+
+def _reproduce(task, root, tmp_path):
+    argv = ["reproduce", task, "--preset", "smoke", "--seeds", "0", "--quiet"]
+    return main([*argv, "--data-root", str(root), "--workdir", str(tmp_path / "work")])
+
+
+@pytest.mark.parametrize("task", sorted(BROKEN_FILE))
+def test_malformed_file_exits_2_naming_file_and_line(task, worlds, tmp_path, capsys):
+    root = _copy(worlds, task, tmp_path)
+    path = root / BROKEN_FILE[task]
+    lines = path.read_text().splitlines(keepends=True)
+    lines[0] = lines[0][: len(lines[0]) // 2] + "\n"  # a record cut in half
+    path.write_text("".join(lines))
+    assert _reproduce(task, root, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert BROKEN_FILE[task] in err and ("line" in err or "record" in err)
+    assert not list((tmp_path / "work").glob("runs/**/record.json"))
+
+
+@pytest.mark.parametrize("task", sorted(BROKEN_FILE))
+def test_missing_image_exits_2_naming_the_record(task, worlds, tmp_path, capsys):
+    root = _copy(worlds, task, tmp_path)
+    image = sorted(p for p in root.rglob("*") if p.suffix in (".png", ".jpg"))[0]
+    image.unlink()
+    assert _reproduce(task, root, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "record" in err and "image" in err.lower()
+    assert not list((tmp_path / "work").glob("runs/**/record.json"))
+
+
+def test_vqa_answer_count_names_field(worlds, tmp_path, capsys):
+    root = _copy(worlds, "vqa", tmp_path)
+    path = root / BROKEN_FILE["vqa"]
+    doc = json.loads(path.read_text())
+    doc["annotations"][3]["answers"] = doc["annotations"][3]["answers"][:9]
+    path.write_text(json.dumps(doc))
+    assert _reproduce("vqa", root, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "answers" in err and str(doc["annotations"][3]["question_id"]) in err
