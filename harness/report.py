@@ -581,7 +581,7 @@ def _band(ax: Any, points: list[tuple[float, float]], label: str, color: Any) ->
         return
     xs = np.array(sorted(by_x))
     ys = [np.array(by_x[x]) for x in xs]
-    ax.plot(xs, [y.mean() for y in ys], color=color, label=label, linewidth=1.5)
+    ax.plot(xs, [y.mean() for y in ys], color=color, label=label, linewidth=1.5, marker=".")
     ax.fill_between(
         xs, [y.min() for y in ys], [y.max() for y in ys], color=color, alpha=0.2, linewidth=0
     )
@@ -674,7 +674,7 @@ def _curves_figure(done: dict[str, list[RunRecord]]) -> plt.Figure | None:
     all_recs = [r for rs in done.values() for r in rs]
     terms = _loss_terms(all_recs)
     has_eval = any(x.eval for r in all_recs for x in r.rounds)
-    panels = (["primary (eval)"] if has_eval else []) + terms
+    panels = (["primary metric"] if has_eval else []) + terms
     if not panels:
         return None
     cols = 3
@@ -682,8 +682,9 @@ def _curves_figure(done: dict[str, list[RunRecord]]) -> plt.Figure | None:
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows + 0.85), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
         for name, recs in done.items():
-            if panel == "primary (eval)":
+            if panel == "primary metric":  # evaluations during training, then the final one
                 points = [(x.eval.step, x.eval.primary) for r in recs for x in r.rounds if x.eval]
+                points += [(r.config.round_steps * len(r.rounds), r.primary) for r in recs]
             else:
                 points = [
                     ((x.index + 1) * r.config.round_steps, x.train.get(panel))
