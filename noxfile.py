@@ -45,6 +45,13 @@ for _task in TASKS:
     nox.session(name=f"reproduce-{_task}")(_reproduce(_task))
 
 
+@nox.session(name="ablate-vqa")
+def ablate_vqa(session: nox.Session) -> None:
+    """OPTIMA variants on the VQA default study: reports/ablations-vqa.md."""
+    install(session)
+    session.run("optima-repro", "ablate", "vqa", *session.posargs)
+
+
 @nox.session(name="reproduce-all")
 def reproduce_all(session: nox.Session) -> None:
     """The four studies, then reports/summary.md across tasks."""

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from optima.scheduler import ARM_KINDS, WARMUPS, build_arms, scheduler_rng
+from optima.scheduler import ARM_KINDS, WARMUPS, build_arms, scheduler_rng, warmup_choice
 
 # Policies whose analysis assumes bounded rewards (UCB family, EXP3) see rewards mapped from this
 # interval onto [0, 1]. OPTIMA's reward r = (R_before - R_after) / R_before is at most 1 since
@@ -70,8 +70,8 @@ def check_config(owner: str, state: dict[str, Any], expected: dict[str, Any]) ->
 class BanditScheduler:
     """A policy behind the scheduler contract (spec/harness.md §3).
 
-    Rounds ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
-    uniformly at random, as OPTIMA does [card: T0 = 10]; their rewards still reach the policy.
+    Rounds ``round_index < warmup_rounds`` warm up as OPTIMA does [card: T0 = 10]: arms
+    round-robin or at random, their rewards reaching the policy, or every module, unrewarded.
     Later rounds ask the policy. The policy shares the scheduler's generator, saved once here.
     """
 
@@ -115,18 +115,18 @@ class BanditScheduler:
         k = len(self.arms)
         if round_index < self.warmup_rounds:
             phase = "warmup"
-            arm = round_index % k if self.warmup == "round-robin" else int(self.rng.integers(k))
+            arm = warmup_choice(self.warmup, round_index, k, self.rng)
             selected = dict.fromkeys(self.policy.select_keys)
         else:
             phase = "select"
             arm, selected = self.policy.select()
         self._trace = {
             "phase": phase,
-            "arm": self.arm_names[arm],
+            "arm": self.arm_names[arm] if arm >= 0 else "+".join(self.modules),
             **{key: self._by_name(v) for key, v in self.policy.statistics().items()},
             **{key: self._by_name(v) for key, v in selected.items()},
         }
-        return self.arms[arm]
+        return self.arms[arm] if arm >= 0 else frozenset(self.modules)
 
     def _by_name(self, values: np.ndarray | None) -> dict[str, float | None]:
         if values is None:
@@ -135,6 +135,8 @@ class BanditScheduler:
 
     def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
         """Credit the round's reward to the arm whose active set was ``active``."""
+        if self.warmup == "all" and round_index < self.warmup_rounds:
+            return
         arm = self._arm_index.get(frozenset(active))
         if arm is None:
             raise ValueError(

@@ -27,14 +27,14 @@ READERS = {
 def _reproduce(args: argparse.Namespace) -> int:
     import torch
 
-    from harness.config import parse_seeds, study_config
+    from harness.config import apply_overrides, parse_seeds, study_config
     from harness.models.coca import MODULES
     from harness.records import Grid
     from harness.report import write_reports
     from harness.schedulers import parse_schedulers
     from harness.study import prepare, run_grid
 
-    cfg = study_config(args.task, args.preset)
+    cfg = apply_overrides(study_config(args.task, args.preset), args.set)
     seeds = parse_seeds(args.seeds)
     schedulers = parse_schedulers(args.schedulers, MODULES)
     device = torch.device(args.device)
@@ -45,6 +45,34 @@ def _reproduce(args: argparse.Namespace) -> int:
     for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
         print(f"report: {path}")
     return 0 if all(r and r["status"] == "complete" for r in records) else 1
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness import ablation
+    from harness.config import parse_seeds, study_config
+    from harness.models.coca import MODULES
+    from harness.study import prepare
+
+    cfg = study_config(args.task, args.preset)
+    seeds = parse_seeds(args.seeds)
+    chosen = ablation.select(ablation.variants(cfg, MODULES), args.only)
+    study = prepare(cfg, args.data_root, args.workdir, torch.device(args.device), not args.quiet)
+    results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet)
+    print(f"report: {ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)}")
+    records = [r for v, folder in results for r in ablation.load_variant(v, folder, seeds)]
+    return 0 if all(r is not None and r.complete for r in records) else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from harness.config import apply_overrides, study_config
+    from harness.plan import plan
+    from harness.tasks import get_task
+
+    cfg = apply_overrides(study_config(args.task, args.preset), args.set)
+    print(json.dumps(plan(cfg, getattr(get_task(cfg.task), "views", 1)), indent=2))
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -117,7 +145,7 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reproduce", help="run a study grid and write its report")
     r.add_argument("task", choices=TASKS)
-    r.add_argument("--preset", default="default", help="smoke | default")
+    r.add_argument("--preset", default="default", help="smoke | default (paper: see plan)")
     r.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
     r.add_argument(
         "--schedulers",
@@ -129,7 +157,32 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--reports", type=Path, default=Path("reports"))
     r.add_argument("--device", default="cpu", help="cpu | cuda")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field, e.g. distill.gamma=0.9 (repeatable)",
+    )
     r.set_defaults(func=_reproduce)
+
+    a = sub.add_parser("ablate", help="OPTIMA variants, one [ours] option changed at a time")
+    a.add_argument("task", choices=TASKS)
+    a.add_argument("--preset", default="default", help="smoke | default")
+    a.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
+    a.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
+    a.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
+    a.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
+    a.add_argument("--reports", type=Path, default=Path("reports"))
+    a.add_argument("--device", default="cpu", help="cpu | cuda")
+    a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.set_defaults(func=_ablate)
+
+    pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
+    pl.add_argument("task", choices=TASKS)
+    pl.add_argument("--preset", default="paper", help="smoke | default | paper")
+    pl.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    pl.set_defaults(func=_plan)
 
     rep = sub.add_parser("report", help="regenerate every report from run records alone")
     rep.add_argument("--runs", type=Path, default=Path("work/runs"))

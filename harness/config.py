@@ -153,7 +153,21 @@ def _presets(task: str) -> dict[str, StudyConfig]:
         vocab_size=512,
         pretrain=TeacherConfig(model="teacher-small", steps=2000, lr=1e-3, batch_size=64),
     )
-    return {"smoke": smoke, "default": default}
+    # The paper's setting (spec/optima.md §2-§5): CoCa-Large teacher, the `half` student
+    # (`--set distill.student=quarter` for the other), T = 100k, P = 100, T0 = 10. [ours]:
+    # 288 px images, batch 64, 64 tokens, CoCa's 64k vocabulary, teacher outputs not cached
+    # (every layer of every example of a real split does not fit in memory).
+    paper = StudyConfig(
+        **{**common, "context_length": 64},
+        preset="paper",
+        world="default",
+        teacher=TeacherConfig(model="coca-large", steps=20_000, lr=1e-5, batch_size=64),
+        distill=DistillConfig(student="half", steps=100_000, rounds=100, warmup_rounds=10),
+        vocab_size=64_000,
+        teacher_cache=False,
+        eval_every_rounds=10,
+    )
+    return {"smoke": smoke, "default": default, "paper": paper}
 
 
 # Fine-tuning steps of the pre-trained teacher, and distillation steps, per task (measured on
@@ -186,8 +200,66 @@ def study_config(task: str, preset: str) -> StudyConfig:
     return cfg
 
 
+def apply_overrides(cfg: StudyConfig, overrides: list[str]) -> StudyConfig:
+    """`--set distill.gamma=0.9`: dotted field paths, values read as the field's current type
+    (a tuple from comma-separated items), validated afterwards like a preset."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected field=value, e.g. distill.gamma=0.9")
+        cfg = _replace_path(cfg, key.strip().split("."), raw.strip(), key.strip())
+    validate(cfg)
+    return cfg
+
+
+def _replace_path(obj: Any, path: list[str], raw: str, key: str) -> Any:
+    names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+    if path[0] not in names:
+        raise ConfigError(f"--set {key}: no field {path[0]!r} here; fields are {names}")
+    current = getattr(obj, path[0])
+    if len(path) > 1:
+        value = _replace_path(current, path[1:], raw, key)
+    else:
+        value = _parse_value(current, raw, key)
+    return dataclasses.replace(obj, **{path[0]: value})
+
+
+def _parse_value(current: Any, raw: str, key: str) -> Any:
+    if dataclasses.is_dataclass(current) or isinstance(current, dict) or current is None:
+        raise ConfigError(f"--set {key}: this field is not a single value; set its fields")
+    if isinstance(current, tuple):
+        items = [x.strip() for x in raw.split(",") if x.strip()]
+        kinds = [type(x) for x in current] or [str]
+        if len(set(kinds)) == 1:
+            kinds = kinds[:1] * len(items)
+        if len(kinds) != len(items):
+            raise ConfigError(f"--set {key}: expected {len(kinds)} comma-separated values")
+        return tuple(_scalar(kind, x, key) for kind, x in zip(kinds, items, strict=True))
+    return _scalar(type(current), raw, key)
+
+
+def _scalar(kind: type, raw: str, key: str) -> Any:
+    if kind is bool:
+        if raw.lower() not in ("true", "false"):
+            raise ConfigError(f"--set {key}: expected true or false, got {raw!r}")
+        return raw.lower() == "true"
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"--set {key}: expected {kind.__name__}, got {raw!r}") from None
+
+
 def validate(cfg: StudyConfig) -> None:
     d = cfg.distill
+    for name in ("steps", "rounds", "batch_size", "reward_set_size"):
+        if getattr(d, name) <= 0:
+            raise ConfigError(f"distill.{name} must be positive, got {getattr(d, name)}")
+    if len(d.alpha) != 3 or min(d.alpha) < 0:
+        raise ConfigError(f"distill.alpha must be three weights >= 0 (a1, a2, a3), got {d.alpha}")
+    if d.lr <= 0 or d.temperature <= 0:
+        raise ConfigError(
+            f"distill.lr and distill.temperature must be > 0, got {d.lr}, {d.temperature}"
+        )
     if not 0.0 < d.gamma <= 1.0:
         raise ConfigError(f"distill.gamma must lie in (0, 1], got {d.gamma}")
     if d.rounds <= 0 or d.steps % d.rounds:
@@ -199,7 +271,7 @@ def validate(cfg: StudyConfig) -> None:
         "reward_loss": ("full", "pred", "module"),
         "arms": ("modules", "subsets"),
         "posterior": ("gaussian", "beta"),
-        "warmup": ("round-robin", "random"),
+        "warmup": ("round-robin", "random", "all"),
         "student_init": ("random", "teacher-layers"),
         "layer_loss_positions": ("non-pad", "all"),
     }

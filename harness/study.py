@@ -82,6 +82,12 @@ def prepare(
     progress: bool = True,
 ) -> Study:
     spec = get_task(cfg.task)
+    if cfg.teacher.model == "coca-large":
+        raise ConfigError(
+            f"preset {cfg.preset!r}: its CoCa-Large teacher must start from a pre-trained "
+            "checkpoint, and loading one is not built yet (issue 5); `optima-repro plan "
+            f"{cfg.task} --preset {cfg.preset}` shows what the study would cost"
+        )
     if data_root is None:
         root = spec.ensure_world(workdir / "data", cfg.world, progress)
         source = f"synthetic world '{cfg.world}' (embedded default)"

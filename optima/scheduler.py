@@ -20,7 +20,20 @@ from optima.bandit import DiscountedThompson
 # draw (spec §4). baselines/random_module.py uses the same tag (checked by a test).
 SCHEDULER_STREAM_TAG = 0x5C4ED
 
-WARMUPS = ("round-robin", "random")
+# "all" [ours]: warm-up rounds distill every module (layer-uniform KD) and feed the bandit no
+# reward, so sampling starts from empty statistics at round T0.
+WARMUPS = ("round-robin", "random", "all")
+
+
+def warmup_choice(warmup: str, round_index: int, n_arms: int, rng: np.random.Generator) -> int:
+    """The arm of a warm-up round, or -1 for "all" (every module, no arm)."""
+    if warmup == "round-robin":
+        return round_index % n_arms
+    if warmup == "random":
+        return int(rng.integers(n_arms))
+    return -1
+
+
 ARM_KINDS = ("modules", "subsets")
 
 
@@ -55,8 +68,9 @@ class OptimaScheduler:
     """OPTIMA: pick the module (or module subset) to distill in each round with a bandit.
 
     Rounds with ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
-    uniformly at random [card: T0 = 10]; their rewards still update the bandit. Later rounds
-    take the argmax of one Thompson sample per arm. Rewards come from ``observe`` (spec §4).
+    uniformly at random [card: T0 = 10], and their rewards update the bandit; or (``all``)
+    distill every module without updating it. Later rounds take the argmax of one Thompson
+    sample per arm. Rewards come from ``observe`` (spec §4).
     """
 
     name = "optima"
@@ -107,18 +121,18 @@ class OptimaScheduler:
         samples: np.ndarray | None = None
         if round_index < self.warmup_rounds:
             phase = "warmup"
-            arm = round_index % k if self.warmup == "round-robin" else int(self.rng.integers(k))
+            arm = warmup_choice(self.warmup, round_index, k, self.rng)
         else:
             phase = "sample"
             arm, samples = self.bandit.sample()
         self._trace = {
             "phase": phase,
-            "arm": self.arm_names[arm],
+            "arm": self.arm_names[arm] if arm >= 0 else "+".join(self.modules),
             "posterior_means": self._by_name(self.bandit.means()),
             "samples": self._by_name(samples),
             "counts": self._by_name(self.bandit.counts),
         }
-        return self.arms[arm]
+        return self.arms[arm] if arm >= 0 else frozenset(self.modules)
 
     def _by_name(self, values: np.ndarray | None) -> dict[str, float | None]:
         """Per-arm values keyed by arm name; None for nan/inf (or no values) so JSON stays valid."""
@@ -128,6 +142,8 @@ class OptimaScheduler:
 
     def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
         """Credit the round's reward to the arm whose active set was ``active``."""
+        if self.warmup == "all" and round_index < self.warmup_rounds:
+            return
         arm = self._arm_index.get(frozenset(active))
         if arm is None:
             raise ValueError(

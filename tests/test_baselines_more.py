@@ -301,7 +301,7 @@ def test_trace_reports_per_arm_statistics() -> None:
         lambda: SlidingWindowUCBScheduler(MODULES, 0, window=0),
         lambda: EXP3Scheduler(MODULES, 0, gamma=0.0),
         lambda: EpsilonGreedyScheduler(MODULES, 0, epsilon=1.5),
-        lambda: UCB1Scheduler(MODULES, 0, warmup="all"),
+        lambda: UCB1Scheduler(MODULES, 0, warmup="everything"),
         lambda: UCB1Scheduler(MODULES, 0, arms="pairs"),
         lambda: UCB1Scheduler(MODULES, 0, warmup_rounds=-1),
         lambda: UCB1Scheduler((), 0),

@@ -22,6 +22,7 @@ FACTORIES: dict[str, Callable[[int], object]] = {
     "optima-beta-random-warmup": lambda seed: OptimaScheduler(
         MODULES, seed, posterior="beta", warmup="random", warmup_rounds=4
     ),
+    "optima-all-warmup": lambda seed: OptimaScheduler(MODULES, seed, warmup="all", warmup_rounds=3),
     "uniform": lambda seed: UniformScheduler(MODULES, seed),
     "random": lambda seed: RandomScheduler(MODULES, seed),
     "none": lambda seed: NoDistillScheduler(MODULES, seed),
@@ -153,6 +154,15 @@ def test_random_warmup_draws_arms_from_the_scheduler_stream() -> None:
     assert warmup(0) != _run(OptimaScheduler(MODULES, 0), range(10), NOISE)
 
 
+def test_all_warmup_distills_every_module_and_leaves_the_bandit_empty() -> None:
+    s = OptimaScheduler(MODULES, 0, warmup="all", warmup_rounds=4)
+    assert _run(s, range(4), NOISE) == [frozenset(MODULES)] * 4
+    assert s.trace()["arm"] == "image+text+multimodal"
+    assert not s.bandit.counts.any()  # warm-up rewards never reach the bandit
+    # sampling then explores every unseen arm first, as after any warm-up
+    assert {next(iter(a)) for a in _run(s, range(4, 7), NOISE)} == set(MODULES)
+
+
 def test_optima_explores_unseen_arms_after_a_short_warmup() -> None:
     s = OptimaScheduler(MODULES, 0, warmup_rounds=1)  # warm-up tries only "image"
     chosen = _run(s, range(3), NOISE)
@@ -179,7 +189,7 @@ def test_optima_rejects_a_reward_for_a_set_that_is_not_an_arm() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"warmup": "all"}, {"arms": "pairs"}, {"posterior": "laplace"}, {"warmup_rounds": -1}],
+    [{"warmup": "everything"}, {"arms": "pairs"}, {"posterior": "laplace"}, {"warmup_rounds": -1}],
 )
 def test_optima_rejects_unknown_options(options: dict) -> None:
     with pytest.raises(ValueError):

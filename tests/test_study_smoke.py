@@ -81,3 +81,41 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     argv = ["reproduce", "vqa", "--preset", "nope", "--workdir", str(tmp_path)]
     assert main(argv) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_set_overrides_a_field_into_its_own_study(smoke, tmp_path, capsys):
+    shutil.copytree(smoke / "work", tmp_path / "work")
+    extra = ("--schedulers", "optima", "--set", "distill.gamma=0.5", "--set", "distill.warmup=all")
+    assert _reproduce(tmp_path / "work", tmp_path / "reports", *extra) == 0
+    found = sorted((tmp_path / "work").glob("runs/vqa/*/optima/seed-0/record.json"))
+    assert len(found) == 2  # the preset's study and the overridden one, side by side
+    distill = [json.loads(p.read_text())["config"]["distill"] for p in found]
+    assert sorted((d["gamma"], d["warmup"]) for d in distill) == [
+        (0.5, "all"),
+        (0.98, "round-robin"),
+    ]
+    for bad, named in (("distill.gamma=1.5", "gamma"), ("distill.gama=1", "gama"), ("x", "x")):
+        assert _reproduce(tmp_path / "work", tmp_path / "reports", "--set", bad) == 2
+        assert named in capsys.readouterr().err
+
+
+def test_ablate_shares_the_main_runs_and_reports_each_variant(smoke, tmp_path, capsys):
+    shutil.copytree(smoke / "work", tmp_path / "work")
+    argv = ["ablate", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
+    argv += ["--workdir", str(tmp_path / "work"), "--reports", str(tmp_path / "reports")]
+    assert main([*argv, "--only", "warmup-all,single:text"]) == 0
+    out = capsys.readouterr().out
+    assert "run optima seed 0: complete, skipped" in out  # the main study's run, not re-run
+    text = (tmp_path / "reports" / "ablations-vqa.md").read_text()
+    for row in ("optima", "warmup-all", "single:text"):
+        assert f"| `{row}` |" in text
+    assert "| `uniform` |" not in text and "None: all 3 runs completed." in text
+    # variants never enter the main study's folder, so its report is unchanged
+    assert set(_records(tmp_path / "work")) == set(ROWS)
+    assert len(list((tmp_path / "work" / "ablations" / "vqa").glob("*/*/seed-0/record.json"))) == 2
+    # the report is a function of the records: a second call re-runs nothing, same bytes
+    assert main([*argv, "--only", "warmup-all,single:text"]) == 0
+    assert "FAILED" not in capsys.readouterr().out
+    assert (tmp_path / "reports" / "ablations-vqa.md").read_text() == text
+    assert main([*argv, "--only", "bogus"]) == 2
+    assert "bogus" in capsys.readouterr().err

@@ -67,8 +67,13 @@ class SceneSpec:
     grid: int = 3
     min_objects: int = 1
     max_objects: int = 5
+    sizes: tuple[str, ...] = SIZES  # a world without size words may draw large shapes only
 
     def __post_init__(self) -> None:
+        if not self.sizes or set(self.sizes) - set(SIZES):
+            raise ValueError(
+                f"SceneSpec: sizes must be a non-empty subset of {SIZES}, got {self.sizes}"
+            )
         if not 1 <= self.min_objects <= self.max_objects <= self.grid * self.grid:
             raise ValueError(
                 f"SceneSpec: need 1 <= min_objects <= max_objects <= grid**2, got "
@@ -86,7 +91,7 @@ def sample_scene(rng: np.random.Generator, spec: SceneSpec) -> Scene:
             SceneObject(
                 shape=SHAPES[int(rng.integers(len(SHAPES)))],
                 color=COLORS[int(rng.integers(len(COLORS)))],
-                size=SIZES[int(rng.integers(len(SIZES)))],
+                size=spec.sizes[int(rng.integers(len(spec.sizes)))],
                 row=cell // spec.grid,
                 col=cell % spec.grid,
                 offset=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))),

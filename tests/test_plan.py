@@ -1,0 +1,50 @@
+"""`optima-repro plan`: the paper preset's sizes and costs, in seconds, without weights."""
+
+import json
+
+from harness.cli import main
+
+
+def _plan(capsys, *argv):
+    assert main(["plan", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_paper_preset_matches_the_papers_sizes(capsys):
+    p = _plan(capsys, "vqa", "--preset", "paper")
+    teacher, student = p["parameters"]["teacher"], p["parameters"]["student"]
+    assert abs(teacher["paper_accounting"] / 787e6 - 1) < 0.02  # CoCa-Large
+    assert abs(teacher["visual"] / 303e6 - 1) < 0.02
+    assert teacher["total"] == sum(teacher[m] for m in ("visual", "text", "text_decoder")) + 1
+    assert student["visual"] < teacher["visual"] / 1.9  # `half`: 12 of 24 ViT layers
+    assert p["layer_map"]["visual"] == list(range(1, 24, 2))
+    s = p["schedule"]
+    assert (s["steps"], s["rounds"], s["warmup_rounds"], s["steps_per_round"]) == (
+        100_000,
+        100,
+        10,
+        1000,
+    )
+    f = p["flops"]
+    # no cache on the paper preset: a step is the teacher's forward plus the student's 3
+    per_pair = f["teacher_forward_per_pair"] + 3 * f["student_forward_per_pair"]
+    assert f["per_step"] == 64 * per_pair
+    assert f["per_run"] == 100_000 * f["per_step"] + 100 * f["reward_per_round"]
+    assert 0 < p["memory_gib"]["total_estimate"] < 1000
+
+
+def test_overrides_and_two_image_tasks_change_the_plan(capsys):
+    half = _plan(capsys, "nlvr2")
+    quarter = _plan(capsys, "nlvr2", "--set", "distill.student=quarter")
+    assert quarter["parameters"]["student"]["total"] < half["parameters"]["student"]["total"]
+    assert quarter["layer_map"]["text"] == [3, 7, 11]
+    assert half["schedule"]["image_text_pairs_per_step"] == 128  # NLVR2: two images a pair
+    small = _plan(capsys, "vqa", "--preset", "default")
+    assert small["parameters"]["teacher"]["total"] < 5e6
+    assert small["flops"]["teacher_outputs_cached"] is True
+
+
+def test_paper_preset_cannot_train_without_a_checkpoint_loader(tmp_path, capsys):
+    argv = ["reproduce", "vqa", "--preset", "paper", "--workdir", str(tmp_path), "--quiet"]
+    assert main(argv) == 2
+    assert "optima-repro plan" in capsys.readouterr().err
