@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # Bump when any synthetic writer or the scene renderer changes its output: old caches then miss.
-WORLD_VERSION = "2"
+WORLD_VERSION = "3"
 MARKER = "WORLD_COMPLETE.json"
 
 log = logging.getLogger(__name__)

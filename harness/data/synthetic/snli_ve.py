@@ -54,7 +54,14 @@ CAPTIONS_PER_IMAGE = 5  # Flickr30k; a caption index appears in captionID and pa
 
 TRUTH_TEMPLATES: tuple[str, ...] = ("exists", "color", "count", "relation")
 NEUTRAL_TEMPLATES: tuple[str, ...] = ("material", "property", "drawn")
-DEFAULT_TEMPLATE_WEIGHTS: tuple[tuple[str, float], ...] = tuple((t, 1.0) for t in TRUTH_TEMPLATES)
+# Relations get half weight: the hardest template (59% after 1,500 fine-tuning steps, where
+# colour reached 89%), kept so the world still asks for them.
+DEFAULT_TEMPLATE_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("exists", 1.0),
+    ("color", 1.0),
+    ("count", 1.0),
+    ("relation", 0.5),
+)
 
 
 @dataclass(frozen=True)
@@ -138,10 +145,11 @@ def _pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
 
 
 def _exists(scene: Scene, truth: bool) -> list[str]:
-    """An object exists ("there is a red circle.", "there is a large square."); false ones
-    name an absent one."""
+    """An object exists ("there is a red circle."); false ones name an absent one. Not by
+    size: "there is a large square" beside a small one was right 71% of the time after 1,500
+    fine-tuning steps where colour was right 89% (sizes are 7 vs 13 px at 48 px)."""
     out = []
-    for kind in (("color", "shape"), ("size", "shape")):
+    for kind in (("color", "shape"),):
         pools = [{"color": COLORS, "shape": SHAPES, "size": SIZES}[a] for a in kind]
         for combo in itertools.product(*pools):
             values = dict(zip(kind, combo, strict=True))
