@@ -39,7 +39,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     schedulers = parse_schedulers(args.schedulers, MODULES)
     device = torch.device(args.device)
     progress = not args.quiet
-    study = prepare(cfg, args.data_root, args.workdir, device, progress)
+    study = prepare(cfg, args.data_root, args.workdir, device, progress, args.skip_bad_records)
     records = run_grid(study, schedulers, seeds, progress)
     grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
     for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
@@ -58,7 +58,10 @@ def _ablate(args: argparse.Namespace) -> int:
     cfg = study_config(args.task, args.preset)
     seeds = parse_seeds(args.seeds)
     chosen = ablation.select(ablation.variants(cfg, MODULES), args.only)
-    study = prepare(cfg, args.data_root, args.workdir, torch.device(args.device), not args.quiet)
+    device = torch.device(args.device)
+    study = prepare(
+        cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
+    )
     results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet)
     print(f"report: {ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)}")
     records = [r for v, folder in results for r in ablation.load_variant(v, folder, seeds)]
@@ -120,8 +123,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
+    from harness.data.skips import skipping_bad_records
+
     reader = importlib.import_module(READERS[args.task])
-    print(json.dumps(reader.check(args.root, args.split), indent=2))
+    with skipping_bad_records(args.skip_bad_records) as bad:
+        summary = reader.check(args.root, args.split)
+    if args.skip_bad_records:
+        summary["skipped_records"] = [str(err) for err in bad]
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -158,6 +167,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu", help="cpu | cuda")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument(
+        "--skip-bad-records",
+        action="store_true",
+        help="leave out records the reader would refuse; the run records list them",
+    )
+    r.add_argument(
         "--set",
         action="append",
         default=[],
@@ -176,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--reports", type=Path, default=Path("reports"))
     a.add_argument("--device", default="cpu", help="cpu | cuda")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.add_argument(
+        "--skip-bad-records",
+        action="store_true",
+        help="leave out records the reader would refuse; the run records list them",
+    )
     a.set_defaults(func=_ablate)
 
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
@@ -210,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("task", choices=TASKS)
     check.add_argument("--root", type=Path, required=True)
     check.add_argument("--split", required=True)
+    check.add_argument(
+        "--skip-bad-records", action="store_true", help="list bad records instead of stopping"
+    )
     check.set_defaults(func=_data_check)
 
     ls = sub.add_parser("ls", help="list registered names")

@@ -90,6 +90,7 @@ class DataProvenance:
     sha256: str
     splits: dict[str, int]
     tokenizer_sha256: str | None
+    skipped_records: tuple[str, ...] | None = None  # with --skip-bad-records: each one's error
 
 
 @dataclass(frozen=True)
@@ -402,11 +403,20 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
             tokenizer_sha256=r.text(
                 data, "tokenizer_sha256", "provenance.data.tokenizer_sha256", optional=True
             ),
+            skipped_records=_skipped(r, data.get("skipped_records")),
         ),
         evaluator=r.obj(p, "evaluator", "provenance.evaluator"),
         ours_options=r.obj(p, "ours_options", "provenance.ours_options"),
         optimizer=p.get("optimizer") if isinstance(p.get("optimizer"), dict) else {},
     )
+
+
+def _skipped(r: _Reader, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.fail("provenance.data.skipped_records", "a list of strings", value)
+    return tuple(value)
 
 
 def _error(r: _Reader, e: Any) -> RunError:

@@ -463,6 +463,7 @@ def _provenance(study: Study) -> list[str]:
         f"- data: {_distinct(x.data.source for x in p)} at `{_distinct(x.data.root for x in p)}`; "
         f"splits {_distinct(_kv(x.data.splits) for x in p)}",
         f"- data sha256 `{_distinct(x.data.sha256 for x in p)}`",
+        *_skipped_lines(p),
         f"- tokenizer sha256 `{_distinct(x.data.tokenizer_sha256 for x in p)}`",
         f"- evaluator: {_distinct(_kv(x.evaluator, ': ') for x in p)}",
         f"- [ours] options: {_distinct(_kv(x.ours_options) for x in p)}",
@@ -471,6 +472,16 @@ def _provenance(study: Study) -> list[str]:
         lines.append(f"- optimizer: {_distinct(_kv(x.optimizer, ': ') for x in p)}")
     lines += [f"- run wall time: {wall:.0f} s over {len(recs)} runs", ""]
     return lines
+
+
+def _skipped_lines(p: Sequence[Any]) -> list[str]:
+    """With --skip-bad-records: how many records the readers left out, and which."""
+    lists = {x.data.skipped_records for x in p if x.data.skipped_records is not None}
+    if not lists:
+        return []
+    skipped = sorted({e for errors in lists for e in errors})
+    lines = [f"- bad records skipped (`--skip-bad-records`): {len(skipped)}"]
+    return lines + [f"  - {_cell(e)}" for e in skipped]
 
 
 def _kv(d: Mapping[str, Any], sep: str = "=") -> str:

@@ -14,6 +14,7 @@ import torch
 
 from harness.checkpoint import Checkpoints, exclusive
 from harness.config import StudyConfig, config_hash
+from harness.data.skips import skipping_bad_records
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
@@ -80,7 +81,10 @@ def prepare(
     workdir: Path,
     device: torch.device,
     progress: bool = True,
+    skip_bad_records: bool = False,
 ) -> Study:
+    """Data, tokenizer, teacher and its cached outputs of a study. With `skip_bad_records`
+    a record the readers would refuse is left out, and the run records list it."""
     spec = get_task(cfg.task)
     if cfg.teacher.model == "coca-large":
         raise ConfigError(
@@ -95,9 +99,12 @@ def prepare(
         root = data_root
         source = "user data"
     print(f"data: {source} at {root}")
-    train_split = spec.read(root, cfg.train_split)
-    eval_split = spec.read(root, cfg.eval_split)
-    extra_splits = {name: spec.read(root, name) for name in cfg.extra_eval_splits}
+    with skipping_bad_records(skip_bad_records) as bad:
+        train_split = spec.read(root, cfg.train_split)
+        eval_split = spec.read(root, cfg.eval_split)
+        extra_splits = {name: spec.read(root, name) for name in cfg.extra_eval_splits}
+    for err in bad:
+        print(f"skipped bad record: {err}")
     task = spec.from_train(train_split, cfg)
     synthetic_pretraining = cfg.pretrain is not None and data_root is None
     if synthetic_pretraining:
@@ -186,6 +193,8 @@ def prepare(
         "tokenizer_sha256": tokenizer.sha256,
         "pretrained": str(pretrained.path) if pretrained else None,
     }
+    if skip_bad_records:
+        data["skipped_records"] = [str(err) for err in bad]
     key = config_hash({"config": cfg.to_dict(), "data": data_sha})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
     return Study(

@@ -67,3 +67,63 @@ def test_vqa_answer_count_names_field(worlds, tmp_path, capsys):
     assert _reproduce("vqa", root, tmp_path) == 2
     err = capsys.readouterr().err
     assert "answers" in err and str(doc["annotations"][3]["question_id"]) in err
+
+
+# --skip-bad-records: one broken record per reader is left out, counted and named.
+SPLIT = {"vqa": "train2014", "snli-ve": "train", "nlvr2": "train", "coco": "train"}
+COUNT = {"vqa": "questions", "snli-ve": "examples", "nlvr2": "examples", "coco": "images"}
+
+
+def _break_one_record(task, root) -> str:
+    """Corrupt one train record in place; returns a string its error message must name."""
+    path = root / BROKEN_FILE[task]
+    if task in ("snli-ve", "nlvr2"):
+        lines = path.read_text().splitlines(keepends=True)
+        rec = json.loads(lines[1])
+        rec["gold_label" if task == "snli-ve" else "label"] = "maybe"
+        lines[1] = json.dumps(rec) + "\n"
+        path.write_text("".join(lines))
+        return "line 2"
+    doc = json.loads(path.read_text())
+    if task == "vqa":
+        ann = doc["annotations"][3]
+        ann["answers"] = ann["answers"][:9]
+        path.write_text(json.dumps(doc))
+        return str(ann["question_id"])
+    image = next(im for im in doc["images"] if im["split"] in ("train", "restval"))
+    image["sentences"] = []
+    path.write_text(json.dumps(doc))
+    return f"cocoid {image['cocoid']}"
+
+
+def _check(task, root, *extra):
+    return main(["data", "check", task, "--root", str(root), "--split", SPLIT[task], *extra])
+
+
+@pytest.mark.parametrize("task", sorted(BROKEN_FILE))
+def test_data_check_skips_and_names_bad_records(task, worlds, tmp_path, capsys):
+    assert _check(task, worlds[task]) == 0
+    clean = json.loads(capsys.readouterr().out)
+    root = _copy(worlds, task, tmp_path)
+    named = _break_one_record(task, root)
+    assert _check(task, root) == 2  # without the flag, the reader stops as before
+    assert named in capsys.readouterr().err
+    assert _check(task, root, "--skip-bad-records") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary[COUNT[task]] == clean[COUNT[task]] - 1
+    (skipped,) = summary["skipped_records"]
+    assert BROKEN_FILE[task] in skipped and named in skipped
+
+
+def test_reproduce_skipping_bad_records_lists_them_in_record_and_report(worlds, tmp_path):
+    root = _copy(worlds, "vqa", tmp_path)
+    named = _break_one_record("vqa", root)
+    argv = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
+    argv += ["--schedulers", "none", "--data-root", str(root), "--skip-bad-records"]
+    argv += ["--workdir", str(tmp_path / "work"), "--reports", str(tmp_path / "reports")]
+    assert main(argv) == 0
+    (path,) = (tmp_path / "work").glob("runs/**/record.json")
+    (skipped,) = json.loads(path.read_text())["provenance"]["data"]["skipped_records"]
+    assert named in skipped
+    report = (tmp_path / "reports" / "vqa.md").read_text()
+    assert "bad records skipped (`--skip-bad-records`): 1" in report and named in report

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.data.images import resolve_image
+from harness.data.skips import skip_or_raise
 from harness.errors import ConfigError, DataError
 
 KARPATHY_FILE = "dataset_coco.json"
@@ -111,15 +112,18 @@ def _read(root: Path, split: str, check_images: bool) -> tuple[CocoSplit, list[K
             path, f"no image has split {' or '.join(map(repr, _JOINS[split]))}", field="split"
         )
     find = _image_finder(root, path) if check_images else None
-    images = [
-        CocoImage(
-            cocoid=r.cocoid,
-            path=find(r) if find else root / r.filepath / r.filename,
-            captions=r.captions,
-        )
-        for r in wanted
-    ]
-    return CocoSplit(split=split, root=root, files={KARPATHY_FILE: sha}, images=images), wanted
+    images, kept = [], []
+    for r in wanted:
+        try:
+            image = find(r) if find else root / r.filepath / r.filename
+        except DataError as err:
+            skip_or_raise(err)
+            continue
+        images.append(CocoImage(cocoid=r.cocoid, path=image, captions=r.captions))
+        kept.append(r)
+    if not images:
+        raise DataError(path, f"no image of split {split!r} was found under {root}")
+    return CocoSplit(split=split, root=root, files={KARPATHY_FILE: sha}, images=images), kept
 
 
 def check(root: Path, split: str) -> dict[str, Any]:
@@ -173,34 +177,38 @@ def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
     out: list[KarpathyRecord] = []
     first: dict[int, int] = {}
     for i, rec in enumerate(doc["images"]):
-        cocoid = rec.get("cocoid") if isinstance(rec, dict) else None
-        where = f"cocoid {cocoid}" if _kind_ok(cocoid, int) else f"images[{i}]"
-        _fields(rec, _IMAGE_FIELDS, file, where)
-        if rec["split"] not in KARPATHY_SPLITS:
-            raise DataError(
-                file,
-                f"unknown split {rec['split']!r}; expected one of {list(KARPATHY_SPLITS)}",
-                record=where,
-                field="split",
-            )
-        if cocoid in first:
-            raise DataError(
-                file,
-                f"duplicate cocoid (first at images[{first[cocoid]}])",
-                record=f"images[{i}] ({where})",
-                field="cocoid",
-            )
-        first[cocoid] = i
-        sentences = rec["sentences"]
-        if not sentences:
-            raise DataError(file, "the image has no captions", record=where, field="sentences")
-        if not all(map(_valid_sentence, sentences)):  # name the record only when needed
-            for j, sentence in enumerate(sentences):
-                _fields(sentence, _SENTENCE_FIELDS, file, f"{where}, sentences[{j}]")
-                if not sentence["raw"].strip():
-                    raise DataError(
-                        file, "empty caption", record=f"{where}, sentences[{j}]", field="raw"
-                    )
+        try:
+            cocoid = rec.get("cocoid") if isinstance(rec, dict) else None
+            where = f"cocoid {cocoid}" if _kind_ok(cocoid, int) else f"images[{i}]"
+            _fields(rec, _IMAGE_FIELDS, file, where)
+            if rec["split"] not in KARPATHY_SPLITS:
+                raise DataError(
+                    file,
+                    f"unknown split {rec['split']!r}; expected one of {list(KARPATHY_SPLITS)}",
+                    record=where,
+                    field="split",
+                )
+            if cocoid in first:
+                raise DataError(
+                    file,
+                    f"duplicate cocoid (first at images[{first[cocoid]}])",
+                    record=f"images[{i}] ({where})",
+                    field="cocoid",
+                )
+            first[cocoid] = i
+            sentences = rec["sentences"]
+            if not sentences:
+                raise DataError(file, "the image has no captions", record=where, field="sentences")
+            if not all(map(_valid_sentence, sentences)):  # name the record only when needed
+                for j, sentence in enumerate(sentences):
+                    _fields(sentence, _SENTENCE_FIELDS, file, f"{where}, sentences[{j}]")
+                    if not sentence["raw"].strip():
+                        raise DataError(
+                            file, "empty caption", record=f"{where}, sentences[{j}]", field="raw"
+                        )
+        except DataError as err:
+            skip_or_raise(err)
+            continue
         out.append(
             KarpathyRecord(
                 index=i,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.nlvr2_eval import consistency_key
 
@@ -106,16 +107,20 @@ def read_nlvr2(root: Path, split: str, *, check_images: bool = True) -> Nlvr2Spl
     examples = []
     for rec in records:
         left, right = image_paths(root, split, rec.identifier, rec.directory)
-        if check_images:
-            for image in (left, right):
-                if not exists(image):
-                    raise DataError(
-                        path,
-                        f"image not found: {image}",
-                        record=_where(rec.line, rec.identifier),
-                        field="directory" if split == "train" else "identifier",
-                    )
+        missing = [image for image in (left, right) if check_images and not exists(image)]
+        if missing:
+            skip_or_raise(
+                DataError(
+                    path,
+                    f"image not found: {missing[0]}",
+                    record=_where(rec.line, rec.identifier),
+                    field="directory" if split == "train" else "identifier",
+                )
+            )
+            continue
         examples.append(Nlvr2Example(rec.identifier, rec.sentence, rec.label, left, right))
+    if not examples:
+        raise DataError(path, "no example of the split has both its images")
     return Nlvr2Split(split, root, {path.name: sha}, examples)
 
 
@@ -143,15 +148,19 @@ def load_records(path: Path, *, split: str | None = None) -> tuple[list[Nlvr2Rec
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        rec = _record(path, number, line, split, labelled=labelled)
+        try:
+            rec = _record(path, number, line, split, labelled=labelled)
+            if rec.identifier in first_line:
+                raise DataError(
+                    path,
+                    f"duplicate identifier (first at line {first_line[rec.identifier]})",
+                    record=_where(number, rec.identifier),
+                    field="identifier",
+                )
+        except DataError as err:
+            skip_or_raise(err)
+            continue
         labelled = rec.label is not None
-        if rec.identifier in first_line:
-            raise DataError(
-                path,
-                f"duplicate identifier (first at line {first_line[rec.identifier]})",
-                record=_where(number, rec.identifier),
-                field="identifier",
-            )
         first_line[rec.identifier] = number
         records.append(rec)
     if not records:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 
 LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
@@ -121,26 +122,26 @@ def read_jsonl(
             digest.update(raw)
             if not raw.strip():
                 continue  # a blank line carries no record (a trailing one is common)
-            rec = _parse_line(raw, path, number)
-            where = f"line {number}"
-            if labelled is None:
-                labelled = "gold_label" in rec
-            label = _label(rec, path, where, labelled)
-            pair_id = rec["pairID"]
-            if pair_id in first_line:
-                raise DataError(
-                    path,
-                    f"duplicate pairID {pair_id!r} (first on line {first_line[pair_id]})",
-                    record=where,
-                    field="pairID",
-                )
-            first_line[pair_id] = number
-            if label == NO_CONSENSUS:
-                skipped.append(pair_id)
-                continue
-            image_id, id_field = _image_id(rec, path, where)
-            examples.append(
-                SnliVeExample(
+            try:
+                rec = _parse_line(raw, path, number)
+                where = f"line {number}"
+                if labelled is None:
+                    labelled = "gold_label" in rec
+                label = _label(rec, path, where, labelled)
+                pair_id = rec["pairID"]
+                if pair_id in first_line:
+                    raise DataError(
+                        path,
+                        f"duplicate pairID {pair_id!r} (first on line {first_line[pair_id]})",
+                        record=where,
+                        field="pairID",
+                    )
+                first_line[pair_id] = number
+                if label == NO_CONSENSUS:
+                    skipped.append(pair_id)
+                    continue
+                image_id, id_field = _image_id(rec, path, where)
+                example = SnliVeExample(
                     pair_id=pair_id,
                     image_id=image_id,
                     image_path=images.path(image_id, path, where, id_field),
@@ -148,7 +149,10 @@ def read_jsonl(
                     hypothesis=rec["sentence2"],
                     label=label,
                 )
-            )
+            except DataError as err:
+                skip_or_raise(err)
+                continue
+            examples.append(example)
     if not examples:
         detail = f" ({len(skipped)} without annotator consensus skipped)" if skipped else ""
         raise DataError(path, f"the file holds no usable example{detail}")

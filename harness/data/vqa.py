@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.vqa_eval import reference_forms
 
@@ -142,19 +143,24 @@ def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
         annotations_json, files[a_path.name] = _load_json(a_path)
         a_records = _top(annotations_json, _ANNOTATIONS_TOP, a_path)["annotations"]
         anns = _index(a_records, "annotations", _ANNOTATION_FIELDS, a_path)
-        _check_annotations(anns, by_id, q_path, a_path)
+        good = _check_annotations(anns, by_id, q_path, a_path)
+        anns = {qid: ann for qid, ann in anns.items() if qid in good}
+        by_id = {qid: rec for qid, rec in by_id.items() if qid in good}
 
     find_image = _image_finder(root, split)
     out = []
     for qid, rec in by_id.items():
         path, found = find_image(rec["image_id"])
         if check_images and not found:
-            raise DataError(
-                q_path,
-                f"image not found: {path.with_suffix('.{jpg,png}')}",
-                record=_rec(qid),
-                field="image_id",
+            skip_or_raise(
+                DataError(
+                    q_path,
+                    f"image not found: {path.with_suffix('.{jpg,png}')}",
+                    record=_rec(qid),
+                    field="image_id",
+                )
             )
+            continue
         ann = anns.get(qid)
         out.append(
             VqaQuestion(
@@ -168,7 +174,25 @@ def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
                 multiple_choice_answer=ann["multiple_choice_answer"] if ann else None,
             )
         )
+    if not out:
+        raise DataError(q_path, "no question of the split is usable", field="questions")
+    if len(out) < len(q_records):  # bad records skipped: the evaluator sees the same questions
+        kept = {q.question_id for q in out}
+        questions_json = _keep(questions_json, "questions", kept)
+        if annotations_json is not None:
+            annotations_json = _keep(annotations_json, "annotations", kept)
     return VqaSplit(split, root, files, out, questions_json, annotations_json)
+
+
+def _keep(doc: dict[str, Any], key: str, question_ids: set[int]) -> dict[str, Any]:
+    """The document with the records of `question_ids` only, each once (the first, as read)."""
+    records, seen = [], set()
+    for r in doc[key]:
+        qid = r.get("question_id") if isinstance(r, dict) else None
+        if qid in question_ids and qid not in seen:
+            records.append(r)
+            seen.add(qid)
+    return {**doc, key: records}
 
 
 def answer_vocab(split: VqaSplit, top_k: int) -> list[str]:
@@ -289,14 +313,18 @@ def _index(
     for i, rec in enumerate(records):
         qid = rec.get("question_id") if isinstance(rec, dict) else None
         named = _kind_ok(qid, int)
-        _fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
-        if qid in by_id:
-            raise DataError(
-                file,
-                f"duplicate question id (first at {key}[{position[qid]}])",
-                record=f"{key}[{i}] ({_rec(qid)})",
-                field="question_id",
-            )
+        try:
+            _fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
+            if qid in by_id:
+                raise DataError(
+                    file,
+                    f"duplicate question id (first at {key}[{position[qid]}])",
+                    record=f"{key}[{i}] ({_rec(qid)})",
+                    field="question_id",
+                )
+        except DataError as err:
+            skip_or_raise(err)
+            continue
         by_id[qid] = rec
         position[qid] = i
     return by_id
@@ -307,51 +335,67 @@ def _check_annotations(
     questions: Mapping[int, dict[str, Any]],
     q_path: Path,
     a_path: Path,
-) -> None:
+) -> set[int]:
+    """The question ids whose question and annotation agree (all of them, unless bad records
+    are being skipped)."""
+    good = set()
     for qid, ann in anns.items():
-        answers = ann["answers"]
-        if len(answers) != ANSWERS_PER_QUESTION:
-            raise DataError(
-                a_path,
-                f"expected {ANSWERS_PER_QUESTION} human answers, got {len(answers)}",
-                record=_rec(qid),
-                field="answers",
-            )
-        answer_ids: set[int] = set()
-        for j, answer in enumerate(answers):
-            _fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
-            # The official leave-one-out drops answers equal to the held-out one: ids must differ.
-            if answer["answer_id"] in answer_ids:
-                raise DataError(
-                    a_path,
-                    f"duplicate answer_id {answer['answer_id']} within the question",
-                    record=f"{_rec(qid)}, answers[{j}]",
-                    field="answer_id",
-                )
-            answer_ids.add(answer["answer_id"])
-        question = questions.get(qid)
-        if question is None:
-            raise DataError(
-                a_path,
-                f"no question with this id in {q_path.name}",
-                record=_rec(qid),
-                field="question_id",
-            )
-        if question["image_id"] != ann["image_id"]:
-            raise DataError(
-                a_path,
-                f"image_id {ann['image_id']} differs from {question['image_id']} in {q_path.name}",
-                record=_rec(qid),
-                field="image_id",
-            )
+        try:
+            _check_annotation(qid, ann, questions.get(qid), q_path, a_path)
+        except DataError as err:
+            skip_or_raise(err)
+            continue
+        good.add(qid)
     for qid in questions:
         if qid not in anns:
-            raise DataError(
-                q_path,
-                f"no annotation for this question in {a_path.name}",
-                record=_rec(qid),
-                field="question_id",
+            skip_or_raise(
+                DataError(
+                    q_path,
+                    f"no annotation for this question in {a_path.name}",
+                    record=_rec(qid),
+                    field="question_id",
+                )
             )
+    return good
+
+
+def _check_annotation(
+    qid: int, ann: dict[str, Any], question: dict[str, Any] | None, q_path: Path, a_path: Path
+) -> None:
+    answers = ann["answers"]
+    if len(answers) != ANSWERS_PER_QUESTION:
+        raise DataError(
+            a_path,
+            f"expected {ANSWERS_PER_QUESTION} human answers, got {len(answers)}",
+            record=_rec(qid),
+            field="answers",
+        )
+    answer_ids: set[int] = set()
+    for j, answer in enumerate(answers):
+        _fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
+        # The official leave-one-out drops answers equal to the held-out one: ids must differ.
+        if answer["answer_id"] in answer_ids:
+            raise DataError(
+                a_path,
+                f"duplicate answer_id {answer['answer_id']} within the question",
+                record=f"{_rec(qid)}, answers[{j}]",
+                field="answer_id",
+            )
+        answer_ids.add(answer["answer_id"])
+    if question is None:
+        raise DataError(
+            a_path,
+            f"no question with this id in {q_path.name}",
+            record=_rec(qid),
+            field="question_id",
+        )
+    if question["image_id"] != ann["image_id"]:
+        raise DataError(
+            a_path,
+            f"image_id {ann['image_id']} differs from {question['image_id']} in {q_path.name}",
+            record=_rec(qid),
+            field="image_id",
+        )
 
 
 def _image_finder(root: Path, split: str) -> Callable[[int], tuple[Path, bool]]:
