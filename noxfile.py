@@ -45,6 +45,13 @@ for _task in TASKS:
     nox.session(name=f"reproduce-{_task}")(_reproduce(_task))
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Harness overhead, data pipeline, bandit, teacher cache, FLOP/s: reports/bench.md."""
+    install(session, "[bench]")
+    session.run("pytest", "-q", "-s", "tests/bench/bench_harness.py", *session.posargs)
+
+
 @nox.session(name="ablate-vqa")
 def ablate_vqa(session: nox.Session) -> None:
     """OPTIMA variants on the VQA default study: reports/ablations-vqa.md."""

@@ -54,6 +54,21 @@ class Distiller:
             "layer": layer_losses(out["hidden"], teacher_out["hidden"], self.projections, masks),
         }
 
+    def step(self, index: torch.Tensor, weights, mask: torch.Tensor, cfg: DistillConfig, state):
+        """One training step on the examples `index`; returns the detached loss terms
+        [loss, task, pred, layer per module] (no host read)."""
+        a1, a2, a3 = weights
+        batch = self.x.task.batch(self.x.train, index, self.x.device)
+        terms = self.terms(batch, self.x.teacher(index, batch), cfg.temperature)
+        loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        state.schedule.step()
+        return torch.cat(
+            [torch.stack([loss, terms["task"], terms["pred"]]), terms["layer"]]
+        ).detach()
+
     @torch.no_grad()
     def objective_terms(self, index: torch.Tensor, cfg: DistillConfig, batch_size: int):
         """Mean loss terms over a fixed example set, in eval mode (the reward set)."""
@@ -200,16 +215,8 @@ def run_rounds(
             step = p * cfg.round_steps + i
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
-            index = next(state.order)
-            batch = x.task.batch(x.train, index, x.device)
-            terms = distiller.terms(batch, x.teacher(index, batch), cfg.temperature)
-            loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state.schedule.step()
-            values = torch.cat([torch.stack([loss, terms["task"], terms["pred"]]), terms["layer"]])
-            sums += values.detach()
+            values = distiller.step(next(state.order), (a1, a2, a3), mask, cfg, state)
+            sums += values
             # no host read per step: the first non-finite step is kept on the device
             bad = ~torch.isfinite(values).all() & (first_bad < 0)
             first_bad = torch.where(bad, torch.tensor(step, device=x.device), first_bad)

@@ -1,0 +1,230 @@
+"""What `nox -s bench` measures (issue 8), and `reports/bench.md`.
+
+The models and batch shapes are the embedded default's (teacher-small, student-small, batch
+64, 48 px images, VQA), on the smoke VQA world (seconds to write) with untrained weights:
+time per step does not depend on what the weights hold. The pytest-benchmark functions in
+`tests/bench/` time the callables built here; this module owns the set-up and the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.config import study_config
+from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.distill.loop import Distiller, DistillInputs, RunState, run_rounds
+from harness.distill.losses import Projections, masked_mse, text_masks
+from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
+from harness.models.build import build_task_model, module_shapes
+from harness.models.layer_map import layer_map
+from harness.report import write_text_atomic
+from harness.tasks import get_task
+
+REPORT = "bench.md"
+
+
+@dataclass
+class Bench:
+    """The embedded default's shapes on the smoke VQA world, ready to time."""
+
+    inputs: DistillInputs
+    cfg: Any  # StudyConfig (default preset)
+    teacher: torch.nn.Module
+    live: LiveTeacher
+    cached: CachedTeacher
+    cache_seconds: float
+    tokenizer: Tokenizer
+    workdir: Path
+
+    @classmethod
+    def build(cls, workdir: Path) -> Bench:
+        torch.manual_seed(0)
+        cfg = study_config("vqa", "default")
+        spec = get_task("vqa")
+        root = spec.ensure_world(workdir / "data", "smoke", progress=False)
+        split = spec.read(root, cfg.train_split)
+        task = spec.from_train(split, cfg)
+        tokenizer = Tokenizer(
+            ensure_tokenizer(workdir / "tokenizers", task.texts(split), cfg.vocab_size)
+        )
+        size = module_shapes(cfg.teacher.model)["image_size"]
+        train = task.examples(split, tokenizer, size, cfg.context_length, progress=False)
+        teacher = build_task_model(cfg.teacher.model, task, tokenizer, cfg.context_length, 0)
+        t_layers = module_shapes(cfg.teacher.model)["layers"]
+        s_layers = module_shapes(cfg.distill.student)["layers"]
+        maps = {m: layer_map(s_layers[m], t_layers[m]) for m in t_layers}
+        live = LiveTeacher(teacher, task.forward, maps)
+        device = torch.device("cpu")
+        start = time.perf_counter()
+        cached = CachedTeacher.build(
+            live,
+            len(train),
+            lambda index: task.batch(train, index, device),
+            cfg.eval_batch_size,
+            progress=False,
+        )
+        cache_seconds = time.perf_counter() - start
+        inputs = DistillInputs(task, train, cached, tuple(t_layers), tokenizer.pad_id, device)
+        return cls(inputs, cfg, teacher, live, cached, cache_seconds, tokenizer, workdir)
+
+    def student(self, seed: int = 0):
+        cfg = self.cfg
+        model = build_task_model(
+            cfg.distill.student, self.inputs.task, self.tokenizer, cfg.context_length, seed
+        )
+        s, t = module_shapes(cfg.distill.student), module_shapes(cfg.teacher.model)
+        return model, Projections(s["widths"], t["widths"])
+
+    def index(self, step: int) -> torch.Tensor:
+        n, b = len(self.inputs.train), self.cfg.distill.batch_size
+        return torch.from_numpy(np.random.default_rng(step).choice(n, b, replace=False))
+
+    def harness_step(self, teacher: str = "live"):
+        """The training loop's own step (`Distiller.step`) as a callable of no arguments."""
+        inputs = dataclasses.replace(
+            self.inputs, teacher=self.live if teacher == "live" else self.cached
+        )
+        student, projections = self.student()
+        d = self.cfg.distill
+        optimizer = torch.optim.Adafactor(
+            [*student.parameters(), *projections.parameters()],
+            lr=d.lr,
+            weight_decay=d.weight_decay,
+        )
+        state = RunState(
+            optimizer=optimizer,
+            schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / 10**9),
+            order=None,
+            scheduler=None,
+            rounds=[],
+            timing={},
+        )
+        distiller = Distiller(inputs, student, projections)
+        mask = torch.ones(len(inputs.modules))
+        counter = iter(range(10**9))
+
+        def step() -> None:
+            distiller.step(self.index(next(counter)), d.alpha, mask, d, state)
+
+        return step
+
+    def bare_step(self):
+        """The same work written by hand on a batch built once: teacher forward, student
+        forward and backward (task, prediction and layer terms), optimizer step."""
+        student, projections = self.student()
+        d = self.cfg.distill
+        optimizer = torch.optim.Adafactor(
+            [*student.parameters(), *projections.parameters()],
+            lr=d.lr,
+            weight_decay=d.weight_decay,
+        )
+        task, teacher, maps = self.inputs.task, self.teacher, self.live.maps
+        batch = task.batch(self.inputs.train, self.index(0), torch.device("cpu"))
+        masks = text_masks(batch["text"], self.tokenizer.pad_id)
+        a1, a2, a3 = d.alpha
+
+        def step() -> None:
+            with torch.no_grad():
+                t = teacher(batch["images"], batch["text"])
+            s = student(batch["images"], batch["text"])
+            bce = F.binary_cross_entropy_with_logits  # VQA's sigmoid head, summed over answers
+            loss = a1 * bce(s["task_logits"], batch["target"], reduction="none").sum(1).mean()
+            soft = torch.sigmoid(t["task_logits"])
+            loss = loss + a2 * bce(s["task_logits"], soft, reduction="none").sum(1).mean()
+            for m, idx in maps.items():
+                for j, k in enumerate(idx):
+                    proj = projections[m](s["hidden"][m][j])
+                    loss = loss + a3 * masked_mse(proj, t["hidden"][m][k], masks[m])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    def batch_maker(self):
+        """One training batch gathered from the examples (the data pipeline)."""
+        counter = iter(range(10**9))
+        train, task = self.inputs.train, self.inputs.task
+        return lambda: task.batch(train, self.index(next(counter)), torch.device("cpu"))
+
+    def step_flops(self, teacher: str = "live") -> int:
+        step = self.harness_step(teacher)
+        with FlopCounterMode(display=False) as counter:
+            step()
+        return int(counter.get_total_flops())
+
+    def run(self, scheduler_name: str, teacher: str, steps: int, rounds: int) -> dict:
+        """A short distillation run (the default round shape, fewer rounds) as the grid runs it."""
+        from harness.schedulers import build_scheduler
+
+        d = dataclasses.replace(
+            self.cfg.distill, steps=steps, rounds=rounds, warmup_rounds=min(3, rounds)
+        )
+        inputs = dataclasses.replace(
+            self.inputs, teacher=self.live if teacher == "live" else self.cached
+        )
+        student, projections = self.student()
+        scheduler = build_scheduler(scheduler_name, inputs.modules, 0, d)
+        start = time.perf_counter()
+        out = run_rounds(inputs, student, projections, scheduler, scheduler_name, d, 0, 256, False)
+        out["wall_seconds"] = time.perf_counter() - start
+        return out
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 matmul on this machine: the best of `repeats`."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def render(results: dict[str, Any]) -> str:
+    """`reports/bench.md` from the measured figures (each a ratio measured in one session)."""
+    r = results
+    lines = [
+        "# Benchmarks: harness overhead, data pipeline, bandit, teacher cache, FLOP/s",
+        "",
+        f"Machine: {r['machine']}. Measured by `nox -s bench` (pytest-benchmark, medians "
+        "after warm-up rounds), all figures in one session on the embedded default's shapes "
+        "(teacher-small, student-small, batch 64, 48 px, VQA).",
+        "",
+        "| figure | measured | target |",
+        "|---|---|---|",
+    ]
+    for name, value, target in r["rows"]:
+        lines.append(f"| {name} | {value} | {target} |")
+    lines += ["", "## Raw timings (median seconds)", ""]
+    lines += [f"- {k}: {v:.6f}" for k, v in sorted(r["timings"].items())]
+    lines += ["", *r.get("notes", []), ""]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {platform.processor() or 'cpu'}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, python {platform.python_version()}"
+    )
+
+
+def write(results: dict[str, Any], reports_dir: Path) -> Path:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    out = reports_dir / REPORT
+    write_text_atomic(out, render(results))
+    return out
