@@ -49,6 +49,7 @@ class TaskSpec:
 
     title: str
     secondary: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    fractions: tuple[tuple[str, ...], ...] = ()  # secondary paths scored in [0, 1]: shown in %
     digits: int = 2
 
 
@@ -58,13 +59,18 @@ TASKS: dict[str, TaskSpec] = {
         "VQA v2",
         tuple((t, ("perAnswerType", t)) for t in ("yes/no", "number", "other")),
     ),
-    "snli-ve": TaskSpec("SNLI-VE", (("dev accuracy", ("splits", "dev", "accuracy")),)),
+    "snli-ve": TaskSpec(
+        "SNLI-VE",
+        (("dev accuracy (%)", ("splits", "dev", "accuracy")),),
+        fractions=(("splits", "dev", "accuracy"),),
+    ),
     "nlvr2": TaskSpec(
         "NLVR2",
         (
-            ("consistency", ("consistency",)),
-            ("dev accuracy", ("splits", "dev", "accuracy")),
+            ("consistency (%)", ("consistency",)),
+            ("dev accuracy (%)", ("splits", "dev", "accuracy")),
         ),
+        fractions=(("consistency",), ("splits", "dev", "accuracy")),
     ),
     "coco": TaskSpec(
         "COCO captions (Karpathy split)",
@@ -227,6 +233,12 @@ def _lookup(metrics: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _value(spec: TaskSpec, metrics: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
+    """A secondary metric as the table shows it (fractions in %, as the primary metric)."""
+    v = _lookup(metrics, path)
+    return 100 * v if v is not None and path in spec.fractions else v
+
+
 def _distinct(values: Iterable[Any]) -> str:
     """One value, or each value with how many records carry it (mixed provenance shows)."""
     counts = Counter(str(v) for v in values)
@@ -333,7 +345,7 @@ def _main_table(
     rows = []
     if first is not None:
         t = first.teacher_metrics
-        t_sec = [_lookup(t, path) for _, path in sec]
+        t_sec = [_value(spec, t, path) for _, path in sec]
         rows.append(
             ["teacher", "1", _num(float(t["primary"]), d)]
             + [_num(v, d) if v is not None else "–" for v in t_sec]
@@ -342,7 +354,10 @@ def _main_table(
         for label, m in first.reference_rows:
             rows.append(
                 [label, "1", _num(float(m["primary"]), d)]
-                + [_num(v, d) if (v := _lookup(m, path)) is not None else "–" for _, path in sec]
+                + [
+                    _num(v, d) if (v := _value(spec, m, path)) is not None else "–"
+                    for _, path in sec
+                ]
                 + ["", "", ""]
             )
     base = {r.seed: r.primary for r in _by_scheduler(study.complete, BASELINE)}
@@ -355,7 +370,7 @@ def _main_table(
         row = [name, n, _mean_std([r.primary for r in done], d)]
         for _, path in sec:
             row.append(
-                _mean_std([v for r in done if (v := _lookup(r.metrics, path)) is not None], d)
+                _mean_std([v for r in done if (v := _value(spec, r.metrics, path)) is not None], d)
             )
         pairs = [(r.primary, base[r.seed]) for r in done if r.seed in base]
         if name == BASELINE:
