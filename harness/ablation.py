@@ -234,9 +234,11 @@ def render(
 
 def write_report(
     task: str, results, seeds: list[int], modules: Sequence[str], reports_dir: Path
-) -> Path:
+) -> tuple[Path, bool]:
+    """The report, and whether every run of every variant completed."""
     rows = [(v, load_variant(v, folder, seeds)) for v, folder in results]
     reports_dir.mkdir(parents=True, exist_ok=True)
     out = reports_dir / f"ablations-{task}.md"
     write_text_atomic(out, render(task, rows, seeds, modules))
-    return out
+    complete = all(r is not None and r.complete for _, recs in rows for r in recs)
+    return out, complete

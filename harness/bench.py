@@ -78,12 +78,19 @@ class Bench:
         return cls(inputs, cfg, teacher, live, cached, cache_seconds, tokenizer, workdir)
 
     def student(self, seed: int = 0):
+        """A fresh student, its projections, and their optimizer as the loop builds it."""
         cfg = self.cfg
         model = build_task_model(
             cfg.distill.student, self.inputs.task, self.tokenizer, cfg.context_length, seed
         )
         s, t = module_shapes(cfg.distill.student), module_shapes(cfg.teacher.model)
-        return model, Projections(s["widths"], t["widths"])
+        projections = Projections(s["widths"], t["widths"])
+        optimizer = torch.optim.Adafactor(
+            [*model.parameters(), *projections.parameters()],
+            lr=cfg.distill.lr,
+            weight_decay=cfg.distill.weight_decay,
+        )
+        return model, projections, optimizer
 
     def index(self, step: int) -> torch.Tensor:
         n, b = len(self.inputs.train), self.cfg.distill.batch_size
@@ -94,13 +101,8 @@ class Bench:
         inputs = dataclasses.replace(
             self.inputs, teacher=self.live if teacher == "live" else self.cached
         )
-        student, projections = self.student()
+        student, projections, optimizer = self.student()
         d = self.cfg.distill
-        optimizer = torch.optim.Adafactor(
-            [*student.parameters(), *projections.parameters()],
-            lr=d.lr,
-            weight_decay=d.weight_decay,
-        )
         state = RunState(
             optimizer=optimizer,
             schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / 10**9),
@@ -121,13 +123,8 @@ class Bench:
     def bare_step(self):
         """The same work written by hand on a batch built once: teacher forward, student
         forward and backward (task, prediction and layer terms), optimizer step."""
-        student, projections = self.student()
+        student, projections, optimizer = self.student()
         d = self.cfg.distill
-        optimizer = torch.optim.Adafactor(
-            [*student.parameters(), *projections.parameters()],
-            lr=d.lr,
-            weight_decay=d.weight_decay,
-        )
         task, teacher, maps = self.inputs.task, self.teacher, self.live.maps
         batch = task.batch(self.inputs.train, self.index(0), torch.device("cpu"))
         masks = text_masks(batch["text"], self.tokenizer.pad_id)
@@ -173,7 +170,7 @@ class Bench:
         inputs = dataclasses.replace(
             self.inputs, teacher=self.live if teacher == "live" else self.cached
         )
-        student, projections = self.student()
+        student, projections, _ = self.student()
         scheduler = build_scheduler(scheduler_name, inputs.modules, 0, d)
         start = time.perf_counter()
         out = run_rounds(inputs, student, projections, scheduler, scheduler_name, d, 0, 256, False)

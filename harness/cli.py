@@ -63,9 +63,9 @@ def _ablate(args: argparse.Namespace) -> int:
         cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
     )
     results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet)
-    print(f"report: {ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)}")
-    records = [r for v, folder in results for r in ablation.load_variant(v, folder, seeds)]
-    return 0 if all(r is not None and r.complete for r in records) else 1
+    path, complete = ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)
+    print(f"report: {path}")
+    return 0 if complete else 1
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -148,59 +148,56 @@ def _bandit_sim(args: argparse.Namespace) -> int:
     return bandit_sim.run(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="optima-repro", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("reproduce", help="run a study grid and write its report")
-    r.add_argument("task", choices=TASKS)
-    r.add_argument("--preset", default="default", help="smoke | default (paper: see plan)")
-    r.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
-    r.add_argument(
-        "--schedulers",
-        default="optima,uniform,random,none",
-        help="see `optima-repro ls schedulers`",
-    )
-    r.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
-    r.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
-    r.add_argument("--reports", type=Path, default=Path("reports"))
-    r.add_argument("--device", default="cpu", help="cpu | cuda")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument(
+def _study_arguments(p: argparse.ArgumentParser) -> None:
+    """What every command that runs a study takes (`reproduce`, `ablate`)."""
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("--preset", default="default", help="smoke | default (paper: see plan)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
+    p.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
+    p.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
+    p.add_argument("--reports", type=Path, default=Path("reports"))
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
         "--skip-bad-records",
         action="store_true",
         help="leave out records the reader would refuse; the run records list them",
     )
-    r.add_argument(
+
+
+def _set_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
         help="override a config field, e.g. distill.gamma=0.9 (repeatable)",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="optima-repro", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("reproduce", help="run a study grid and write its report")
+    _study_arguments(r)
+    r.add_argument(
+        "--schedulers",
+        default="optima,uniform,random,none",
+        help="see `optima-repro ls schedulers`",
+    )
+    _set_argument(r)
     r.set_defaults(func=_reproduce)
 
     a = sub.add_parser("ablate", help="OPTIMA variants, one [ours] option changed at a time")
-    a.add_argument("task", choices=TASKS)
-    a.add_argument("--preset", default="default", help="smoke | default")
-    a.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
+    _study_arguments(a)
     a.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
-    a.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
-    a.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
-    a.add_argument("--reports", type=Path, default=Path("reports"))
-    a.add_argument("--device", default="cpu", help="cpu | cuda")
-    a.add_argument("--quiet", action="store_true", help="no progress bars")
-    a.add_argument(
-        "--skip-bad-records",
-        action="store_true",
-        help="leave out records the reader would refuse; the run records list them",
-    )
     a.set_defaults(func=_ablate)
 
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
     pl.add_argument("task", choices=TASKS)
     pl.add_argument("--preset", default="paper", help="smoke | default | paper")
-    pl.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    _set_argument(pl)
     pl.set_defaults(func=_plan)
 
     rep = sub.add_parser("report", help="regenerate every report from run records alone")
