@@ -18,7 +18,7 @@ from harness.data.skips import skipping_bad_records
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
-from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
+from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_key, ensure_cached
 from harness.errors import ConfigError
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
@@ -167,10 +167,15 @@ def prepare(
         def make_batch(index: torch.Tensor) -> dict:
             return task.batch(train, index, device)
 
-        source_of_teacher = CachedTeacher.build(
-            live, len(train), make_batch, cfg.eval_batch_size, progress
-        )
-        print(f"teacher outputs: {source_of_teacher.nbytes() / 2**20:.0f} MiB held in memory")
+        def build() -> CachedTeacher:
+            return CachedTeacher.build(live, len(train), make_batch, cfg.eval_batch_size, progress)
+
+        dtype = cfg.teacher_cache_dtype
+        path = workdir / "teacher-outputs" / f"{cache_key(teacher.key, maps, dtype, len(train))}.pt"
+        source_of_teacher, reused = ensure_cached(path, build, dtype)
+        mib = source_of_teacher.nbytes() / 2**20
+        how = "reusing" if reused else "stored in"
+        print(f"teacher outputs: {how} {path} ({mib:.0f} MiB {dtype}, memory-mapped)")
     else:
         source_of_teacher = live
     inputs = DistillInputs(

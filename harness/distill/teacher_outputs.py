@@ -4,16 +4,27 @@ states and its task logits, computed live per batch or once per study and gather
 The teacher is frozen and every run of a grid shows it the same examples, so computing its
 outputs once per study (spec/budget.md: a distillation step costs ~2.3x a student step with
 a live teacher) and reusing them across schedulers and seeds changes no number beyond float
-rounding of batch composition.
+rounding of batch composition. The outputs are stored in one file, keyed on what shapes them,
+and memory-mapped: later processes (a resumed grid, an ablation, `-all`) read them from the
+page cache instead of recomputing them, and parallel processes share one copy in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from harness.checkpoint import exclusive
+from harness.config import config_hash
+
+CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 Batch = dict
 TeacherBatch = dict  # {"hidden": {module: [mapped block outputs]}, "logits": Tensor}
@@ -94,14 +105,72 @@ class CachedTeacher:
         )
 
     def __call__(self, index: torch.Tensor, batch: Batch) -> TeacherBatch:
-        device = batch["text"].device
-        image = batch["image_index"]
-        hidden = {"visual": [v[image].to(device) for v in self.visual]}
+        def out(t: torch.Tensor) -> torch.Tensor:  # stored in float16/bfloat16 or float32
+            return t.to(device=batch["text"].device, dtype=torch.float32)
+
+        hidden = {"visual": [out(v[batch["image_index"]]) for v in self.visual]}
         for m, layers in self.per_example.items():
-            hidden[m] = [s[index].transpose(0, 1).flatten(0, 1).to(device) for s in layers]
-        return {"hidden": hidden, "logits": self.logits[index].to(device)}
+            hidden[m] = [out(s[index].transpose(0, 1).flatten(0, 1)) for s in layers]
+        return {"hidden": hidden, "logits": out(self.logits[index])}
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [
+            *self.visual,
+            self.logits,
+            *(s for layers in self.per_example.values() for s in layers),
+        ]
 
     def nbytes(self) -> int:
-        tensors = [*self.visual, self.logits]
-        tensors += [s for layers in self.per_example.values() for s in layers]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() for t in self.tensors())
+
+    def to(self, dtype: torch.dtype) -> CachedTeacher:
+        return CachedTeacher(
+            [v.to(dtype) for v in self.visual],
+            {m: [s.to(dtype) for s in layers] for m, layers in self.per_example.items()},
+            self.logits.to(dtype),
+            self.views,
+        )
+
+    def save(self, path: Path) -> None:
+        """Written under a temporary name and renamed: a crash leaves no half file."""
+        state = {
+            "visual": self.visual,
+            "per_example": self.per_example,
+            "logits": self.logits,
+            "views": self.views,
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(state, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> CachedTeacher:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return cls(state["visual"], state["per_example"], state["logits"], state["views"])
+
+
+def cache_key(teacher_key: str, maps: Mapping[str, list[int]], dtype: str, n: int) -> str:
+    """Covers what shapes the stored outputs: the teacher (its key covers its config, data,
+    tokenizer and code), the layer map, the storage dtype, the examples and this file."""
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return config_hash(
+        {"teacher": teacher_key, "maps": dict(maps), "dtype": dtype, "n": n, "code": code}
+    )
+
+
+def ensure_cached(
+    path: Path, build: Callable[[], CachedTeacher], dtype: str
+) -> tuple[CachedTeacher, bool]:
+    """The stored outputs at `path` (memory-mapped), built and stored first when absent or
+    unreadable; returns them and whether they were reused. One builder at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(path.with_name(path.name + ".lock"), wait=True):
+        if path.exists():
+            try:
+                return CachedTeacher.load(path), True
+            except (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError) as err:
+                print(f"teacher outputs: {path} unreadable ({err}); computing them again")
+        build().to(CACHE_DTYPES[dtype]).save(path)
+    return CachedTeacher.load(path), False
