@@ -7,9 +7,8 @@ scheduler with gamma = 1, and every scheduler draws from ``optima.scheduler.sche
 from baselines.bandit_scheduler import BanditScheduler, unit_reward
 from baselines.epsilon_greedy import EpsilonGreedy, EpsilonGreedyScheduler
 from baselines.exp3 import EXP3, EXP3Scheduler
-from baselines.none import NoDistillScheduler
+from baselines.fixed import NoDistillScheduler, SingleModuleScheduler, UniformScheduler
 from baselines.random_module import RandomScheduler
-from baselines.single import SingleModuleScheduler
 from baselines.thompson import ThompsonScheduler
 from baselines.ucb import (
     UCB1,
@@ -19,7 +18,6 @@ from baselines.ucb import (
     SlidingWindowUCBScheduler,
     UCB1Scheduler,
 )
-from baselines.uniform import UniformScheduler
 
 __all__ = [
     "EXP3",

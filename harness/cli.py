@@ -86,27 +86,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_json(path: Path):
-    from harness.errors import DataError
-
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise DataError(path, "file not found") from e
-    except json.JSONDecodeError as e:
-        raise DataError(
-            path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"
-        ) from e
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     if args.task == "vqa":
+        from harness.data.json_fields import load_json
         from harness.tasks import vqa_eval
 
         scores = vqa_eval.evaluate(
-            _load_json(args.questions),
-            _load_json(args.annotations),
-            _load_json(args.results),
+            load_json(args.questions)[0],
+            load_json(args.annotations)[0],
+            load_json(args.results)[0],
             questions_file=str(args.questions),
             annotations_file=str(args.annotations),
             results_file=str(args.results),

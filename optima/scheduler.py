@@ -59,21 +59,133 @@ def build_arms(modules: Sequence[str], kind: str) -> list[frozenset[str]]:
     ]
 
 
-def _json_float(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     """None for nan/inf so run records stay valid JSON."""
     return float(x) if math.isfinite(x) else None
 
 
-class OptimaScheduler:
-    """OPTIMA: pick the module (or module subset) to distill in each round with a bandit.
+class ArmScheduler:
+    """Arms, warm-up, trace and state shared by OPTIMA and the bandit baselines, so that only
+    the policy differs between their runs. A subclass says how an arm is picked after warm-up
+    (``_pick``: the arm and per-arm values for the trace; ``_warmup_values``: the same keys
+    with no values), how a reward is digested (``_update``) and what else its state holds
+    (``_state``, ``_load``).
 
-    Rounds with ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
-    uniformly at random [card: T0 = 10], and their rewards update the bandit; or (``all``)
-    distill every module without updating it. Later rounds take the argmax of one Thompson
-    sample per arm. Rewards come from ``observe`` (spec §4).
+    Rounds ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
+    uniformly at random [card: T0 = 10], and their rewards reach the policy; or (``all``)
+    distill every module without updating it. Rewards come from ``observe`` (spec §4).
     """
 
+    name = "arms"
+    pick_phase = "select"
+
+    def __init__(
+        self,
+        modules: Sequence[str],
+        seed: int,
+        *,
+        warmup_rounds: int = 10,
+        warmup: str = "round-robin",
+        arms: str = "modules",
+    ) -> None:
+        owner = type(self).__name__
+        self.modules = tuple(modules)
+        if not self.modules or len(set(self.modules)) != len(self.modules):
+            raise ValueError(f"{owner}: modules must be non-empty and unique, got {modules}")
+        if warmup not in WARMUPS:
+            raise ValueError(f"{owner}: option warmup must be one of {WARMUPS}, got {warmup!r}")
+        if arms not in ARM_KINDS:
+            raise ValueError(f"{owner}: option arms must be one of {ARM_KINDS}, got {arms!r}")
+        if warmup_rounds < 0:
+            raise ValueError(f"{owner}: option warmup_rounds must be >= 0, got {warmup_rounds}")
+        self.warmup_rounds = int(warmup_rounds)
+        self.warmup = warmup
+        self.arms = build_arms(self.modules, arms)
+        self.arm_names = ["+".join(m for m in self.modules if m in arm) for arm in self.arms]
+        self._arm_index = {arm: k for k, arm in enumerate(self.arms)}
+        self.rng = scheduler_rng(seed)
+        self._trace: dict[str, Any] = {}
+
+    def _pick(self) -> tuple[int, dict[str, np.ndarray | None]]:
+        raise NotImplementedError
+
+    def _warmup_values(self) -> dict[str, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _update(self, arm: int, reward: float) -> None:
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def choose(self, round_index: int) -> frozenset[str]:
+        """Active modules for round ``round_index`` (0-based)."""
+        if round_index < 0:
+            raise ValueError(
+                f"{type(self).__name__}.choose: round_index must be >= 0, got {round_index}"
+            )
+        if round_index < self.warmup_rounds:
+            phase = "warmup"
+            arm = warmup_choice(self.warmup, round_index, len(self.arms), self.rng)
+            values = self._warmup_values()
+        else:
+            phase = self.pick_phase
+            arm, values = self._pick()
+        self._trace = {
+            "phase": phase,
+            "arm": self.arm_names[arm] if arm >= 0 else "+".join(self.modules),
+            **{key: self._by_name(v) for key, v in values.items()},
+        }
+        return self.arms[arm] if arm >= 0 else frozenset(self.modules)
+
+    def _by_name(self, values: np.ndarray | None) -> dict[str, float | None]:
+        """Per-arm values keyed by arm name; None for nan/inf (or no values)."""
+        if values is None:
+            return dict.fromkeys(self.arm_names)
+        return {n: json_float(v) for n, v in zip(self.arm_names, values, strict=True)}
+
+    def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
+        """Credit the round's reward to the arm whose active set was ``active``."""
+        if self.warmup == "all" and round_index < self.warmup_rounds:
+            return
+        arm = self._arm_index.get(frozenset(active))
+        if arm is None:
+            raise ValueError(
+                f"{type(self).__name__}.observe: round {round_index} active set {sorted(active)} "
+                f"is not an arm; arms are {self.arm_names}"
+            )
+        if not math.isfinite(float(reward)):
+            raise ValueError(
+                f"{type(self).__name__}.observe: round {round_index} reward is {reward!r}"
+            )
+        self._update(arm, float(reward))
+
+    def trace(self) -> dict[str, Any]:
+        """The latest choice and per-arm values for the run record ({} before any choice)."""
+        return dict(self._trace)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arms": list(self.arm_names), **self._state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name or state.get("arms") != self.arm_names:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: state is for scheduler "
+                f"{state.get('name')!r} with arms {state.get('arms')}, expected {self.name!r} "
+                f"with arms {self.arm_names}"
+            )
+        self._load(state)
+
+
+class OptimaScheduler(ArmScheduler):
+    """OPTIMA: pick the module (or module subset) to distill in each round with a bandit:
+    after warm-up, the argmax of one discounted Thompson sample per arm (spec §4)."""
+
     name = "optima"
+    pick_phase = "sample"
 
     def __init__(
         self,
@@ -86,83 +198,26 @@ class OptimaScheduler:
         arms: str = "modules",
         posterior: str = "gaussian",
     ) -> None:
-        self.modules = tuple(modules)
-        if not self.modules or len(set(self.modules)) != len(self.modules):
-            raise ValueError(
-                f"OptimaScheduler: modules must be non-empty and unique, got {modules}"
-            )
-        if warmup not in WARMUPS:
-            raise ValueError(
-                f"OptimaScheduler: option warmup must be one of {WARMUPS}, got {warmup!r}"
-            )
-        if arms not in ARM_KINDS:
-            raise ValueError(
-                f"OptimaScheduler: option arms must be one of {ARM_KINDS}, got {arms!r}"
-            )
-        if warmup_rounds < 0:
-            raise ValueError(
-                f"OptimaScheduler: option warmup_rounds must be >= 0, got {warmup_rounds}"
-            )
-        self.warmup_rounds = int(warmup_rounds)
-        self.warmup = warmup
-        self.arms = build_arms(self.modules, arms)
-        self.arm_names = ["+".join(m for m in self.modules if m in arm) for arm in self.arms]
-        self._arm_index = {arm: k for k, arm in enumerate(self.arms)}
-        self.rng = scheduler_rng(seed)
+        super().__init__(modules, seed, warmup_rounds=warmup_rounds, warmup=warmup, arms=arms)
         # The bandit shares the scheduler's generator: one stream, saved once (in the bandit).
         self.bandit = DiscountedThompson(len(self.arms), gamma, posterior, rng=self.rng)
-        self._trace: dict[str, Any] = {}
 
-    def choose(self, round_index: int) -> frozenset[str]:
-        """Active modules for round ``round_index`` (0-based)."""
-        if round_index < 0:
-            raise ValueError(f"OptimaScheduler.choose: round_index must be >= 0, got {round_index}")
-        k = len(self.arms)
-        samples: np.ndarray | None = None
-        if round_index < self.warmup_rounds:
-            phase = "warmup"
-            arm = warmup_choice(self.warmup, round_index, k, self.rng)
-        else:
-            phase = "sample"
-            arm, samples = self.bandit.sample()
-        self._trace = {
-            "phase": phase,
-            "arm": self.arm_names[arm] if arm >= 0 else "+".join(self.modules),
-            "posterior_means": self._by_name(self.bandit.means()),
-            "samples": self._by_name(samples),
-            "counts": self._by_name(self.bandit.counts),
-        }
-        return self.arms[arm] if arm >= 0 else frozenset(self.modules)
+    def _values(self, samples: np.ndarray | None) -> dict[str, np.ndarray | None]:
+        b = self.bandit
+        return {"posterior_means": b.means(), "samples": samples, "counts": b.counts}
 
-    def _by_name(self, values: np.ndarray | None) -> dict[str, float | None]:
-        """Per-arm values keyed by arm name; None for nan/inf (or no values) so JSON stays valid."""
-        if values is None:
-            return dict.fromkeys(self.arm_names)
-        return {n: _json_float(v) for n, v in zip(self.arm_names, values, strict=True)}
+    def _pick(self):
+        arm, samples = self.bandit.sample()
+        return arm, self._values(samples)
 
-    def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
-        """Credit the round's reward to the arm whose active set was ``active``."""
-        if self.warmup == "all" and round_index < self.warmup_rounds:
-            return
-        arm = self._arm_index.get(frozenset(active))
-        if arm is None:
-            raise ValueError(
-                f"OptimaScheduler.observe: round {round_index} active set {sorted(active)} is not "
-                f"an arm; arms are {self.arm_names}"
-            )
+    def _warmup_values(self):
+        return self._values(None)
+
+    def _update(self, arm: int, reward: float) -> None:
         self.bandit.update(arm, reward)
 
-    def trace(self) -> dict[str, Any]:
-        """Details of the latest choice for the run record ({} before the first choice)."""
-        return dict(self._trace)
+    def _state(self) -> dict[str, Any]:
+        return {"bandit": self.bandit.state_dict()}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "arms": list(self.arm_names), "bandit": self.bandit.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("name") != self.name or state.get("arms") != self.arm_names:
-            raise ValueError(
-                f"OptimaScheduler.load_state_dict: state is for scheduler {state.get('name')!r} "
-                f"with arms {state.get('arms')}, expected {self.name!r} with arms {self.arm_names}"
-            )
+    def _load(self, state: dict[str, Any]) -> None:
         self.bandit.load_state_dict(state["bandit"])

@@ -16,18 +16,15 @@ looked up only for the split asked for (evaluating on test needs only val2014).
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import hashlib
-import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.data.images import resolve_image
+from harness.data.json_fields import check_fields, gc_paused, kind_ok, load_json
 from harness.data.skips import skip_or_raise
 from harness.errors import ConfigError, DataError
 
@@ -47,7 +44,6 @@ _IMAGE_FIELDS = {
     "cocoid": int,
 }
 _SENTENCE_FIELDS = {"tokens": list, "raw": str, "imgid": int, "sentid": int}
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ def read_coco(root: Path, split: str, *, check_images: bool = True) -> CocoSplit
     With ``check_images=False`` images are not looked up: paths are ``root/filepath/filename``
     as written, unchecked, so use it only to read references (the evaluator does).
     """
-    with _gc_paused():
+    with gc_paused():
         return _read(Path(root), split, check_images)[0]
 
 
@@ -128,7 +124,7 @@ def _read(root: Path, split: str, check_images: bool) -> tuple[CocoSplit, list[K
 
 def check(root: Path, split: str) -> dict[str, Any]:
     """The JSON summary printed by ``optima-repro data check coco``."""
-    with _gc_paused():
+    with gc_paused():
         data, records = _read(Path(root), split, check_images=True)
     per_image = [len(im.captions) for im in data.images]
     karpathy = Counter(r.split for r in records)
@@ -152,35 +148,18 @@ def check(root: Path, split: str) -> dict[str, Any]:
 # --- validation -------------------------------------------------------------------------------
 
 
-def load_json(path: Path) -> tuple[Any, str]:
-    """Parse ``path``, hashing the very bytes parsed."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot read: {err.strerror or err}") from err
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            path, f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text: {err}") from err
-    return doc, hashlib.sha256(raw).hexdigest()
-
-
 def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
     """Every image record of a parsed ``dataset_coco.json``, checked against the format."""
     if not isinstance(doc, dict):
         raise DataError(file, f"expected a JSON object at top level, got {type(doc).__name__}")
-    _fields(doc, _TOP_FIELDS, file, None)
+    check_fields(doc, _TOP_FIELDS, file, None)
     out: list[KarpathyRecord] = []
     first: dict[int, int] = {}
     for i, rec in enumerate(doc["images"]):
         try:
             cocoid = rec.get("cocoid") if isinstance(rec, dict) else None
-            where = f"cocoid {cocoid}" if _kind_ok(cocoid, int) else f"images[{i}]"
-            _fields(rec, _IMAGE_FIELDS, file, where)
+            where = f"cocoid {cocoid}" if kind_ok(cocoid, int) else f"images[{i}]"
+            check_fields(rec, _IMAGE_FIELDS, file, where)
             if rec["split"] not in KARPATHY_SPLITS:
                 raise DataError(
                     file,
@@ -201,7 +180,7 @@ def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
                 raise DataError(file, "the image has no captions", record=where, field="sentences")
             if not all(map(_valid_sentence, sentences)):  # name the record only when needed
                 for j, sentence in enumerate(sentences):
-                    _fields(sentence, _SENTENCE_FIELDS, file, f"{where}, sentences[{j}]")
+                    check_fields(sentence, _SENTENCE_FIELDS, file, f"{where}, sentences[{j}]")
                     if not sentence["raw"].strip():
                         raise DataError(
                             file, "empty caption", record=f"{where}, sentences[{j}]", field="raw"
@@ -222,38 +201,8 @@ def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
     return out
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The real file parses into millions of acyclic objects; the cycle collector would rescan
-    them over and over while they are built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _kind_ok(value: Any, kind: type) -> bool:
-    if kind is int:  # JSON true/false parse as bool, a subclass of int; ids must be numbers
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    return isinstance(value, kind)
-
-
-def _valid(rec: Any, spec: Mapping[str, type]) -> bool:
-    """Fast check of one record (600k captions in the real file); ``_fields`` says what is wrong."""
-    if type(rec) is not dict:
-        return False
-    for name, kind in spec.items():
-        value = rec.get(name)
-        if type(value) is not kind or (kind is int and value < 0):  # type(True) is bool
-            return False
-    return True
-
-
 def _valid_sentence(s: Any) -> bool:
-    """``_valid(s, _SENTENCE_FIELDS)`` and a non-blank caption, unrolled: it runs 600k times."""
+    """``valid(s, _SENTENCE_FIELDS)`` and a non-blank caption, unrolled: it runs 600k times."""
     return (
         type(s) is dict
         and type(s.get("tokens")) is list
@@ -265,25 +214,6 @@ def _valid_sentence(s: Any) -> bool:
         and not raw.isspace()
         and raw != ""
     )
-
-
-def _fields(rec: Any, spec: Mapping[str, type], file: str | Path, record: str | None) -> None:
-    if _valid(rec, spec):
-        return
-    if not isinstance(rec, dict):
-        raise DataError(file, f"expected an object, got {type(rec).__name__}", record=record)
-    for name, kind in spec.items():
-        if name in rec and _kind_ok(rec[name], kind):
-            continue
-        expected = _TYPE_NAMES[kind] + (" >= 0" if kind is int else "")
-        if name not in rec:
-            raise DataError(file, f"missing; expected {expected}", record=record, field=name)
-        raise DataError(
-            file,
-            f"expected {expected}, got {json.dumps(rec[name])[:60]}",
-            record=record,
-            field=name,
-        )
 
 
 def _image_finder(root: Path, source: Path) -> Callable[[KarpathyRecord], Path]:

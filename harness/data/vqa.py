@@ -13,18 +13,15 @@ and not deep inside training.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-import hashlib
-import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.json_fields import check_fields, gc_paused, kind_ok, load_json
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.vqa_eval import reference_forms
@@ -55,7 +52,6 @@ _ANNOTATION_FIELDS = {
     "question_id": int,
 }
 _ANSWER_FIELDS = {"answer": str, "answer_confidence": str, "answer_id": int}
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
 @dataclass(frozen=True)
@@ -108,28 +104,15 @@ def read_vqa(root: Path, split: str, *, check_images: bool = True) -> VqaSplit:
 
     With ``check_images=False`` a missing image is not an error and its path is the ``.jpg`` one.
     """
-    with _gc_paused():
+    with gc_paused():
         return _read(Path(root), split, check_images)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Parsed JSON holds millions of acyclic objects; the cycle collector would rescan them over
-    and over while they are built (about half the read time of a full split)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
     q_path = questions_path(root, split)
     if not q_path.is_file():
         raise DataError(q_path, f"questions file of split {split!r} not found under {root}")
-    questions_json, q_sha = _load_json(q_path)
+    questions_json, q_sha = load_json(q_path)
     files = {q_path.name: q_sha}
     q_records = _top(questions_json, _QUESTIONS_TOP, q_path)["questions"]
     if not q_records:
@@ -140,7 +123,7 @@ def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
     annotations_json = None
     anns: dict[int, dict[str, Any]] = {}
     if a_path.exists():
-        annotations_json, files[a_path.name] = _load_json(a_path)
+        annotations_json, files[a_path.name] = load_json(a_path)
         a_records = _top(annotations_json, _ANNOTATIONS_TOP, a_path)["annotations"]
         anns = _index(a_records, "annotations", _ANNOTATION_FIELDS, a_path)
         good = _check_annotations(anns, by_id, q_path, a_path)
@@ -241,66 +224,14 @@ def check(root: Path, split: str) -> dict[str, Any]:
 # --- validation -------------------------------------------------------------------------------
 
 
-def _load_json(path: Path) -> tuple[Any, str]:
-    """Parse ``path``, hashing the very bytes parsed."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot read: {err.strerror or err}") from err
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            path, f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text: {err}") from err
-    return doc, hashlib.sha256(raw).hexdigest()
-
-
 def _rec(qid: int) -> str:
     return f"question_id {qid}"
-
-
-def _kind_ok(value: Any, kind: type) -> bool:
-    if kind is int:  # JSON true/false parse as bool, a subclass of int; ids must be numbers
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    return isinstance(value, kind)
-
-
-def _valid(rec: Any, spec: Mapping[str, type]) -> bool:
-    """Fast check of one record (millions of answers); ``_fields`` then says what is wrong."""
-    if type(rec) is not dict:
-        return False
-    for name, kind in spec.items():
-        value = rec.get(name)
-        if type(value) is not kind or (kind is int and value < 0):  # type(True) is bool
-            return False
-    return True
-
-
-def _fields(rec: Any, spec: Mapping[str, type], file: Path, record: str | None) -> None:
-    if _valid(rec, spec):
-        return
-    if not isinstance(rec, dict):
-        raise DataError(file, f"expected an object, got {type(rec).__name__}", record=record)
-    for name, kind in spec.items():
-        expected = _TYPE_NAMES[kind] + (" >= 0" if kind is int else "")
-        if name not in rec:
-            raise DataError(file, f"missing; expected {expected}", record=record, field=name)
-        if not _kind_ok(rec[name], kind):
-            raise DataError(
-                file,
-                f"expected {expected}, got {json.dumps(rec[name])[:60]}",
-                record=record,
-                field=name,
-            )
 
 
 def _top(doc: Any, spec: Mapping[str, type], file: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise DataError(file, f"expected a JSON object at top level, got {type(doc).__name__}")
-    _fields(doc, spec, file, None)
+    check_fields(doc, spec, file, None)
     return doc
 
 
@@ -312,9 +243,9 @@ def _index(
     position: dict[int, int] = {}
     for i, rec in enumerate(records):
         qid = rec.get("question_id") if isinstance(rec, dict) else None
-        named = _kind_ok(qid, int)
+        named = kind_ok(qid, int)
         try:
-            _fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
+            check_fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
             if qid in by_id:
                 raise DataError(
                     file,
@@ -372,7 +303,7 @@ def _check_annotation(
         )
     answer_ids: set[int] = set()
     for j, answer in enumerate(answers):
-        _fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
+        check_fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
         # The official leave-one-out drops answers equal to the held-out one: ids must differ.
         if answer["answer_id"] in answer_ids:
             raise DataError(

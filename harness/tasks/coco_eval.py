@@ -21,7 +21,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.data.coco import load_json, parse_karpathy
+from harness.data.coco import parse_karpathy
+from harness.data.json_fields import load_json
 from harness.errors import DataError
 from harness.java import ensure_java_on_path
 
