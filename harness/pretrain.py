@@ -65,6 +65,7 @@ def ensure_pretrained(
             "data": split.files,
             "tokenizer": tokenizer.sha256,
             "code": code_hash(CORPUS),
+            "max_steps": cfg.max_steps,
         }
     )
     folder = workdir / "pretrained" / f"coca-{p.model}-{key}"
@@ -85,7 +86,9 @@ def ensure_pretrained(
         size = module_shapes(p.model)["image_size"]
         train = task.examples(split, tokenizer, size, context, progress)
         model = build_task_model(p.model, task, tokenizer, context, TEACHER_SEED).to(device)
-        seconds = train_supervised(model, p, task, train, device, progress, "pre-training")
+        seconds = train_supervised(
+            model, p, task, train, device, progress, "pre-training", cfg.max_steps
+        )
         state = {k: v.cpu() for k, v in model.coca.state_dict().items()}
         folder.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_suffix(".tmp")
