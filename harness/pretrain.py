@@ -96,5 +96,6 @@ def ensure_pretrained(
         tmp.replace(weights)
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()
         write_json_atomic(meta_file, {"key": key, "sha256": digest, "seconds": seconds})
-    print(f"pre-trained CoCa: {p.steps} captioning steps in {seconds:.0f} s, saved to {folder}")
+    steps = min(p.steps, cfg.max_steps) if cfg.max_steps else p.steps
+    print(f"pre-trained CoCa: {steps} captioning steps in {seconds:.0f} s, saved to {folder}")
     return Pretrained(state, key, folder)

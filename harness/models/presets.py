@@ -10,6 +10,8 @@ from harness.errors import ConfigError
 from harness.models.coca import CoCaConfig
 
 _PRESETS: dict[str, CoCaConfig] = {}
+# Teachers too large to train from scratch here: they start from a checkpoint.
+PRETRAINED_ONLY = frozenset({"coca-large", "coca_ViT-B-32", "coca_ViT-L-14"})
 
 
 def register(name: str, config: CoCaConfig) -> CoCaConfig:
