@@ -18,6 +18,8 @@ import torch
 
 from harness.errors import ConfigError
 
+CLIP_VOCAB = 49408  # ids of CLIP's BPE vocabulary, start and end tokens included
+
 
 class OpenClipTokenizer:
     def __init__(self) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.data.open_clip_tokenizer import OpenClipTokenizer
+from harness.data.open_clip_tokenizer import CLIP_VOCAB, OpenClipTokenizer
 from harness.models.build import load_checkpoint
 from harness.models.coca import CoCa, CoCaConfig
 from harness.models.presets import preset
@@ -98,9 +98,44 @@ def test_open_clip_tokenizer_ids_are_open_clips() -> None:
     tok = OpenClipTokenizer()
     texts = ["A red square left of a blue circle.", "how many shapes are there?"]
     theirs = open_clip.get_tokenizer("coca_ViT-B-32")(texts)  # [sot, ..., eot, 0, ...]
-    assert (tok.vocab_size, tok.bos_id, tok.eos_id, tok.pad_id) == (49408, 49406, 49407, 0)
+    assert (tok.vocab_size, tok.bos_id, tok.eos_id, tok.pad_id) == (CLIP_VOCAB, 49406, 49407, 0)
     assert torch.equal(tok.encode(texts, theirs.shape[1] - 1), theirs[:, 1:])
     decoded = tok.decode(tok.encode(texts[:1], 16)[0].tolist())
     assert decoded == "a red square left of a blue circle ."
     cut = tok.encode(texts, 4)
     assert (cut[:, -1] == tok.eos_id).all()
+
+
+def test_teacher_from_an_open_clip_file_with_its_tokenizer(tmp_path, capsys) -> None:
+    """The whole path a real checkpoint takes: open_clip saves it, `optima-repro teacher`
+    fine-tunes from it with open_clip's tokenizer (tiny shapes, CLIP's vocabulary)."""
+    from harness.cli import main
+
+    tiny = preset("tiny")
+    torch.manual_seed(0)
+    theirs = open_clip.coca_model.CoCa(
+        embed_dim=tiny.embed_dim,
+        multimodal_cfg=dict(
+            context_length=76, vocab_size=49408, width=tiny.text_width,
+            heads=tiny.multimodal_heads, layers=tiny.multimodal_layers,
+        ),
+        text_cfg=dict(
+            context_length=76, vocab_size=49408, width=tiny.text_width, heads=tiny.text_heads,
+            layers=tiny.text_layers, embed_cls=True, output_tokens=True,
+        ),
+        vision_cfg=dict(
+            image_size=tiny.image_size, layers=tiny.vision_layers, width=tiny.vision_width,
+            head_width=tiny.vision_width // tiny.vision_heads, patch_size=tiny.patch_size,
+            attentional_pool=True, attn_pooler_queries=tiny.attn_pooler_queries,
+            attn_pooler_heads=tiny.attn_pooler_heads, output_tokens=True,
+        ),
+    )  # fmt: skip
+    torch.nn.init.normal_(theirs.text_decoder.text_projection, std=tiny.text_width**-0.5)
+    path = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, str(path))
+    argv = ["teacher", "vqa", "--preset", "smoke", "--workdir", str(tmp_path / "work")]
+    argv += ["--quiet", "--max-steps", "2", "--set", "tokenizer=open_clip"]
+    assert main([*argv, "--set", f"teacher_checkpoint={path}"]) == 0
+    out = capsys.readouterr().out
+    assert "tokenizer: open_clip BPE, 49408 ids" in out
+    assert "teacher: VQA accuracy" in out
