@@ -20,7 +20,7 @@ from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DataError
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
 from harness.models.presets import PRETRAINED_ONLY
@@ -130,6 +130,8 @@ def prepare_teacher(
             "or teacher_finetuned=FILE; `optima-repro plan "
             f"{cfg.task} --preset {cfg.preset}` shows what the study would cost"
         )
+    if given and not Path(given).is_file():  # before minutes of reading data
+        raise DataError(given, "teacher checkpoint: file not found")
     if data_root is None:
         root = spec.ensure_world(workdir / "data", cfg.world, progress)
         source = f"synthetic world '{cfg.world}' (embedded default)"

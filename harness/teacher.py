@@ -22,7 +22,6 @@ from tqdm import tqdm
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
-from harness.errors import DataError
 from harness.models.build import build_task_model, load_checkpoint, load_pretrained
 from harness.models.weights import check_keys, read_state_dict
 from harness.runs import write_json_atomic
@@ -94,8 +93,6 @@ def starting_point(cfg: StudyConfig, pretrained) -> str | None:
     for kind in ("teacher_finetuned", "teacher_checkpoint"):
         path = getattr(cfg, kind)
         if path:
-            if not Path(path).is_file():
-                raise DataError(path, f"{kind}: file not found")
             return f"{kind}:{file_sha256(Path(path))}"
     return pretrained.key if pretrained else None
 

@@ -84,3 +84,10 @@ def test_paper_preset_without_a_checkpoint_says_what_to_set(tmp_path, capsys):
     argv = ["teacher", "vqa", "--preset", "paper", "--workdir", str(tmp_path), "--quiet"]
     assert main(argv) == 2
     assert "--set teacher_checkpoint=FILE" in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_stops_before_any_data_is_read(tmp_path, capsys):
+    argv = ["teacher", "vqa", "--preset", "smoke", "--workdir", str(tmp_path / "work")]
+    assert main([*argv, "--set", f"teacher_checkpoint={tmp_path / 'absent.bin'}"]) == 2
+    assert "absent.bin: teacher checkpoint: file not found" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
