@@ -1,5 +1,5 @@
 """Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `nox -s tests`
-(the suite), `nox -s lint`.
+(the suite), `nox -s lint`, `nox -s interop` (our CoCa against open_clip's).
 
 Every session installs the project with `constraints.txt`, the one place torch is pinned."""
 
@@ -22,6 +22,18 @@ def tests(session: nox.Session) -> None:
     """The default test suite (smoke studies included)."""
     install(session, "[test]")
     session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Our CoCa, loader and tokenizer against open_clip's on the same weights (tests/interop).
+
+    open_clip imports torchvision, which fails to import on constraints.txt's torch 2.13, so
+    this session pins a matching pair instead (CUDA builds from PyPI, several GB)."""
+    session.install(
+        "torch==2.9.1", "torchvision==0.24.1", "open-clip-torch==3.3.0", "-e", ".[test]"
+    )
+    session.run("pytest", "-q", "tests/interop", *session.posargs)
 
 
 @nox.session

@@ -34,7 +34,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from harness.schedulers import parse_schedulers
     from harness.study import prepare, run_grid
 
-    cfg = apply_overrides(study_config(args.task, args.preset), args.set)
+    cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
     schedulers = parse_schedulers(args.schedulers, MODULES)
     device = torch.device(args.device)
@@ -45,6 +45,26 @@ def _reproduce(args: argparse.Namespace) -> int:
     for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
         print(f"report: {path}")
     return 0 if all(r and r["status"] == "complete" for r in records) else 1
+
+
+def _teacher(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.config import apply_overrides, study_config
+    from harness.study import prepare_teacher
+
+    cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
+    device = torch.device(args.device)
+    p = prepare_teacher(
+        cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
+    )
+    print(f"teacher: {p.task.metric_name} {p.teacher.metrics['primary']:.2f} in {p.teacher.path}")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` items, and `--max-steps N` as the field it sets."""
+    return [*args.set, *([f"max_steps={args.max_steps}"] if args.max_steps else [])]
 
 
 def _ablate(args: argparse.Namespace) -> int:
@@ -139,7 +159,7 @@ def _bandit_sim(args: argparse.Namespace) -> int:
 def _study_arguments(p: argparse.ArgumentParser) -> None:
     """What every command that runs a study takes (`reproduce`, `ablate`)."""
     p.add_argument("task", choices=TASKS)
-    p.add_argument("--preset", default="default", help="smoke | default (paper: see plan)")
+    p.add_argument("--preset", default="default", help="smoke | default | paper")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
     p.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     p.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
@@ -163,6 +183,16 @@ def _set_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _max_steps_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="stop every training loop (teacher, distillation) after N steps: smoke-checks a "
+        "preset end to end; the runs are kept apart from full ones (their own config hash)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="optima-repro", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,7 +205,24 @@ def parser() -> argparse.ArgumentParser:
         help="see `optima-repro ls schedulers`",
     )
     _set_argument(r)
+    _max_steps_argument(r)
     r.set_defaults(func=_reproduce)
+
+    t = sub.add_parser(
+        "teacher", help="fine-tune (or take) the study's teacher alone; reproduce reuses it"
+    )
+    t.add_argument("task", choices=TASKS)
+    t.add_argument("--preset", default="default", help="smoke | default | paper")
+    t.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
+    t.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
+    t.add_argument("--device", default="cpu", help="cpu | cuda")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument(
+        "--skip-bad-records", action="store_true", help="leave out records the reader refuses"
+    )
+    _set_argument(t)
+    _max_steps_argument(t)
+    t.set_defaults(func=_teacher)
 
     a = sub.add_parser("ablate", help="OPTIMA variants, one [ours] option changed at a time")
     _study_arguments(a)

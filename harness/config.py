@@ -90,6 +90,13 @@ class StudyConfig:
     pretrain: TeacherConfig | None = None
     eval_batch_size: int = 256
     eval_every_rounds: int = 5  # metric on the eval split during training, for curves
+    # Real CoCa weights (README "A real CoCa checkpoint"): a pre-trained open_clip CoCa file the
+    # teacher is fine-tuned from (it replaces the embedded pre-training), or a teacher already
+    # fine-tuned by `optima-repro teacher` (its teacher.pt: fine-tuning is skipped).
+    teacher_checkpoint: str = ""
+    teacher_finetuned: str = ""
+    tokenizer: str = "sentencepiece"  # or "open_clip": CLIP's BPE, which open_clip weights need
+    max_steps: int = 0  # > 0: every training loop stops after this many steps (smoke checks)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,7 +265,19 @@ def _scalar(kind: type, raw: str, key: str) -> Any:
         raise ConfigError(f"--set {key}: expected {kind.__name__}, got {raw!r}") from None
 
 
+TOKENIZERS = ("sentencepiece", "open_clip")
+
+
 def validate(cfg: StudyConfig) -> None:
+    if cfg.tokenizer not in TOKENIZERS:
+        raise ConfigError(f"tokenizer must be one of {TOKENIZERS}, got {cfg.tokenizer!r}")
+    if cfg.max_steps < 0:
+        raise ConfigError(f"max_steps must be >= 0 (0: no cap), got {cfg.max_steps}")
+    if cfg.teacher_checkpoint and cfg.teacher_finetuned:
+        raise ConfigError(
+            "teacher_checkpoint (fine-tune from it) and teacher_finetuned (use it as it is) "
+            "exclude each other; set one"
+        )
     d = cfg.distill
     for name in ("steps", "rounds", "batch_size", "reward_set_size"):
         if getattr(d, name) <= 0:

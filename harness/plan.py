@@ -14,6 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.config import StudyConfig
+from harness.data.open_clip_tokenizer import CLIP_VOCAB
 from harness.models.coca import MODULES, CoCa
 from harness.models.layer_map import layer_map
 from harness.models.presets import preset
@@ -36,10 +37,16 @@ def paper_accounting(model: CoCa) -> int:
     return _count(model) - cross + vocab_gap
 
 
+def vocab_size(cfg: StudyConfig) -> int:
+    """The run's vocabulary: CLIP's with open_clip's tokenizer, else the sentencepiece size
+    asked for (a small corpus may yield fewer pieces)."""
+    return CLIP_VOCAB if cfg.tokenizer == "open_clip" else cfg.vocab_size
+
+
 def _model(name: str, cfg: StudyConfig) -> CoCa:
     with torch.device("meta"):
         return CoCa(
-            preset(name, vocab_size=cfg.vocab_size, context_length=cfg.context_length), seed=0
+            preset(name, vocab_size=vocab_size(cfg), context_length=cfg.context_length), seed=0
         )
 
 

@@ -65,6 +65,7 @@ def ensure_pretrained(
             "data": split.files,
             "tokenizer": tokenizer.sha256,
             "code": code_hash(CORPUS),
+            "max_steps": cfg.max_steps,
         }
     )
     folder = workdir / "pretrained" / f"coca-{p.model}-{key}"
@@ -85,7 +86,9 @@ def ensure_pretrained(
         size = module_shapes(p.model)["image_size"]
         train = task.examples(split, tokenizer, size, context, progress)
         model = build_task_model(p.model, task, tokenizer, context, TEACHER_SEED).to(device)
-        seconds = train_supervised(model, p, task, train, device, progress, "pre-training")
+        seconds = train_supervised(
+            model, p, task, train, device, progress, "pre-training", cfg.max_steps
+        )
         state = {k: v.cpu() for k, v in model.coca.state_dict().items()}
         folder.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_suffix(".tmp")
@@ -93,5 +96,6 @@ def ensure_pretrained(
         tmp.replace(weights)
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()
         write_json_atomic(meta_file, {"key": key, "sha256": digest, "seconds": seconds})
-    print(f"pre-trained CoCa: {p.steps} captioning steps in {seconds:.0f} s, saved to {folder}")
+    steps = min(p.steps, cfg.max_steps) if cfg.max_steps else p.steps
+    print(f"pre-trained CoCa: {steps} captioning steps in {seconds:.0f} s, saved to {folder}")
     return Pretrained(state, key, folder)

@@ -14,14 +14,16 @@ import torch
 
 from harness.checkpoint import Checkpoints, exclusive
 from harness.config import StudyConfig, config_hash
+from harness.data.open_clip_tokenizer import OpenClipTokenizer
 from harness.data.skips import skipping_bad_records
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_key, ensure_cached
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DataError
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
+from harness.models.presets import PRETRAINED_ONLY
 from harness.pretrain import ensure_pretrained, shared_tokenizer
 from harness.runs import (
     RECORD,
@@ -75,23 +77,61 @@ def data_checksum(files: dict[str, str], images: list[Path]) -> str:
     return h.hexdigest()
 
 
-def prepare(
+@dataclass
+class Prepared:
+    """Data, tokenizer and teacher of a study: what `optima-repro teacher` builds alone."""
+
+    task: object
+    tokenizer: object
+    train_split: object
+    train: object
+    evaluation: object
+    extra: dict
+    teacher: Teacher
+    data: dict
+
+
+def study_tokenizer(
+    cfg: StudyConfig, task, train_split, synthetic_pretraining: bool, workdir: Path, progress: bool
+):
+    """open_clip's BPE when asked for (real open_clip weights index it); else sentencepiece:
+    shared by the four synthetic worlds when they are pre-trained on, else trained on the
+    task's train split."""
+    if cfg.tokenizer == "open_clip":
+        tokenizer = OpenClipTokenizer()
+        print(f"tokenizer: open_clip BPE, {tokenizer.vocab_size} ids ({tokenizer.folder})")
+        return tokenizer
+    if synthetic_pretraining:
+        tokenizer = shared_tokenizer(workdir, cfg.world, cfg.vocab_size, progress)
+    else:
+        texts = task.texts(train_split)
+        tokenizer = Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, cfg.vocab_size))
+    print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tokenizer.folder}")
+    return tokenizer
+
+
+def prepare_teacher(
     cfg: StudyConfig,
     data_root: Path | None,
     workdir: Path,
     device: torch.device,
     progress: bool = True,
     skip_bad_records: bool = False,
-) -> Study:
-    """Data, tokenizer, teacher and its cached outputs of a study. With `skip_bad_records`
-    a record the readers would refuse is left out, and the run records list it."""
+) -> Prepared:
+    """Data, tokenizer and the fine-tuned teacher (trained once, then read from its cache).
+    With `skip_bad_records` a record the readers would refuse is left out, and the run
+    records list it."""
     spec = get_task(cfg.task)
-    if cfg.teacher.model == "coca-large":
+    given = cfg.teacher_checkpoint or cfg.teacher_finetuned
+    if cfg.teacher.model in PRETRAINED_ONLY and not given:
         raise ConfigError(
-            f"preset {cfg.preset!r}: its CoCa-Large teacher must start from a pre-trained "
-            "checkpoint, and loading one is not built yet (issue 5); `optima-repro plan "
+            f"preset {cfg.preset!r}: its {cfg.teacher.model} teacher is too large to train from "
+            "scratch; --set teacher_checkpoint=FILE (a pre-trained CoCa of that architecture) "
+            "or teacher_finetuned=FILE; `optima-repro plan "
             f"{cfg.task} --preset {cfg.preset}` shows what the study would cost"
         )
+    if given and not Path(given).is_file():  # before minutes of reading data
+        raise DataError(given, "teacher checkpoint: file not found")
     if data_root is None:
         root = spec.ensure_world(workdir / "data", cfg.world, progress)
         source = f"synthetic world '{cfg.world}' (embedded default)"
@@ -106,27 +146,16 @@ def prepare(
     for err in bad:
         print(f"skipped bad record: {err}")
     task = spec.from_train(train_split, cfg)
-    synthetic_pretraining = cfg.pretrain is not None and data_root is None
-    if synthetic_pretraining:
-        tokenizer = shared_tokenizer(workdir, cfg.world, cfg.vocab_size, progress)
-    else:
-        texts = task.texts(train_split)
-        tokenizer = Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, cfg.vocab_size))
-    print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tokenizer.folder}")
+    # the synthetic worlds share a tokenizer whether or not a checkpoint replaces pre-training
+    shared = cfg.pretrain is not None and data_root is None
+    tokenizer = study_tokenizer(cfg, task, train_split, shared, workdir, progress)
     pretrained = (
         ensure_pretrained(cfg, tokenizer, workdir, device, progress)
-        if synthetic_pretraining
+        if shared and not given
         else None
     )
 
-    t_shapes = module_shapes(cfg.teacher.model)
-    s_shapes = module_shapes(cfg.distill.student)
-    if t_shapes["image_size"] != s_shapes["image_size"]:
-        raise ConfigError(
-            f"teacher {cfg.teacher.model} sees {t_shapes['image_size']} px images, student "
-            f"{cfg.distill.student} {s_shapes['image_size']} px: they must see the same images"
-        )
-    size = t_shapes["image_size"]
+    size = image_size(cfg)
     train = task.examples(train_split, tokenizer, size, cfg.context_length, progress)
     evaluation = task.examples(eval_split, tokenizer, size, cfg.context_length, progress)
     extra = {
@@ -157,8 +186,50 @@ def prepare(
         progress,
         pretrained,
     )
-    label, base = task.baseline(train_split, evaluation)
+    data = {
+        "root": str(root),
+        "source": source,
+        "sha256": data_sha,
+        "splits": {
+            cfg.train_split: len(train),
+            cfg.eval_split: len(evaluation),
+            **{name: len(ex) for name, ex in extra.items()},
+        },
+        "tokenizer_sha256": tokenizer.sha256,
+        "pretrained": str(pretrained.path) if pretrained else None,
+    }
+    if skip_bad_records:
+        data["skipped_records"] = [str(err) for err in bad]
+    return Prepared(task, tokenizer, train_split, train, evaluation, extra, teacher, data)
+
+
+def image_size(cfg: StudyConfig) -> int:
+    """The image size teacher and student share (spec/optima.md §5: the same images)."""
+    t_size = module_shapes(cfg.teacher.model)["image_size"]
+    s_size = module_shapes(cfg.distill.student)["image_size"]
+    if t_size != s_size:
+        raise ConfigError(
+            f"teacher {cfg.teacher.model} sees {t_size} px images, student "
+            f"{cfg.distill.student} {s_size} px: they must see the same images"
+        )
+    return t_size
+
+
+def prepare(
+    cfg: StudyConfig,
+    data_root: Path | None,
+    workdir: Path,
+    device: torch.device,
+    progress: bool = True,
+    skip_bad_records: bool = False,
+) -> Study:
+    """Data, tokenizer, teacher and its cached outputs of a study."""
+    p = prepare_teacher(cfg, data_root, workdir, device, progress, skip_bad_records)
+    task, train, teacher = p.task, p.train, p.teacher
+    label, base = task.baseline(p.train_split, p.evaluation)
     reference_rows = [{"row": f"trivial: {label}", "metrics": base}]
+    t_shapes = module_shapes(cfg.teacher.model)
+    s_shapes = module_shapes(cfg.distill.student)
     modules = tuple(t_shapes["layers"])
     maps = {m: layer_map(s_shapes["layers"][m], t_shapes["layers"][m]) for m in modules}
     live = LiveTeacher(teacher.model, task.forward, maps)
@@ -183,36 +254,22 @@ def prepare(
         train=train,
         teacher=source_of_teacher,
         modules=modules,
-        pad_id=tokenizer.pad_id,
+        pad_id=p.tokenizer.pad_id,
         device=device,
     )
-    data = {
-        "root": str(root),
-        "source": source,
-        "sha256": data_sha,
-        "splits": {
-            cfg.train_split: len(train),
-            cfg.eval_split: len(evaluation),
-            **{name: len(ex) for name, ex in extra.items()},
-        },
-        "tokenizer_sha256": tokenizer.sha256,
-        "pretrained": str(pretrained.path) if pretrained else None,
-    }
-    if skip_bad_records:
-        data["skipped_records"] = [str(err) for err in bad]
-    key = config_hash({"config": cfg.to_dict(), "data": data_sha})
+    key = config_hash({"config": cfg.to_dict(), "data": p.data["sha256"]})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
     return Study(
         cfg,
         task,
-        tokenizer,
+        p.tokenizer,
         train,
-        evaluation,
-        extra,
+        p.evaluation,
+        p.extra,
         teacher,
         reference_rows,
         inputs,
-        data,
+        p.data,
         study_dir,
         device,
     )
@@ -268,6 +325,7 @@ def execute_run(
             ),
             eval_every_rounds=cfg.eval_every_rounds,
             checkpoints=Checkpoints(folder / "checkpoints", cfg.hash()),
+            max_steps=cfg.max_steps,
         )
         record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()

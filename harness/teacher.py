@@ -1,6 +1,8 @@
-"""The teacher: trained on the task when no checkpoint is given (the embedded default has none
-to load), cached under a key that covers everything that shapes it, and reused by every
-scheduler and seed of a study."""
+"""The teacher: fine-tuned on the task from a pre-trained CoCa (a real checkpoint, or the
+embedded default's stand-in), trained from scratch when there is neither, or taken as it is
+from an already fine-tuned checkpoint; cached under a key that covers everything that shapes
+it, and reused by every scheduler and seed of a study (`optima-repro teacher` builds it
+alone)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from tqdm import tqdm
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
-from harness.models.build import build_task_model, load_pretrained
+from harness.models.build import build_task_model, load_checkpoint, load_pretrained
+from harness.models.weights import check_keys, read_state_dict
 from harness.runs import write_json_atomic
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
@@ -70,8 +73,28 @@ def teacher_key(
             "tokenizer": tokenizer_sha,
             "data": data_sha,
             "code": code_hash(cfg.task),
+            "max_steps": cfg.max_steps,
         }
     )
+
+
+def file_sha256(path: Path) -> str:
+    """A checkpoint's identity in cache keys (its path may move; its bytes do not)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def starting_point(cfg: StudyConfig, pretrained) -> str | None:
+    """What the teacher starts from, for its key: a given file's checksum, the embedded
+    pre-training's key, or nothing (trained from scratch)."""
+    for kind in ("teacher_finetuned", "teacher_checkpoint"):
+        path = getattr(cfg, kind)
+        if path:
+            return f"{kind}:{file_sha256(Path(path))}"
+    return pretrained.key if pretrained else None
 
 
 def ensure_teacher(
@@ -86,15 +109,11 @@ def ensure_teacher(
     progress: bool = True,
     pretrained=None,
 ) -> Teacher:
-    """The task's teacher, fine-tuned from `pretrained` (a `harness.pretrain.Pretrained`)
-    when given, else trained from scratch."""
-    key = teacher_key(
-        cfg,
-        getattr(task, "answers", []),
-        tokenizer.sha256,
-        data_sha,
-        pretrained.key if pretrained else None,
-    )
+    """The task's teacher: `cfg.teacher_finetuned` as it is; else fine-tuned from
+    `cfg.teacher_checkpoint` or from `pretrained` (a `harness.pretrain.Pretrained`); else
+    trained from scratch."""
+    start = starting_point(cfg, pretrained)
+    key = teacher_key(cfg, getattr(task, "answers", []), tokenizer.sha256, data_sha, start)
     folder = cache_dir / f"{cfg.task}-{cfg.teacher.model}-{key}"
     weights, meta_file = folder / "teacher.pt", folder / "teacher.json"
     model = build_task_model(cfg.teacher.model, task, tokenizer, cfg.context_length, TEACHER_SEED)
@@ -105,10 +124,22 @@ def ensure_teacher(
             print(f"teacher: reusing {folder}")
             return Teacher(model.to(device).eval(), key, folder, meta["metrics"], meta["seconds"])
 
-        if pretrained is not None:
-            load_pretrained(model.coca, pretrained.state)
-        model.to(device)
-        seconds = train_supervised(model, cfg.teacher, task, train, device, progress, "teacher")
+        if cfg.teacher_finetuned:
+            path = Path(cfg.teacher_finetuned)
+            state = read_state_dict(path)
+            check_keys(path, state, model.state_dict(), "this task's teacher (preset, task)")
+            model.load_state_dict(state)
+            model.to(device).eval()
+            seconds = 0.0
+        else:
+            if cfg.teacher_checkpoint:
+                load_checkpoint(model.coca, Path(cfg.teacher_checkpoint))
+            elif pretrained is not None:
+                load_pretrained(model.coca, pretrained.state)
+            model.to(device)
+            seconds = train_supervised(
+                model, cfg.teacher, task, train, device, progress, "teacher", cfg.max_steps
+            )
         metrics = evaluate(model)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = weights.with_suffix(".tmp")
@@ -140,8 +171,12 @@ def _intact(weights: Path, meta_file: Path) -> dict | None:
     return meta
 
 
-def train_supervised(model, t, task, train, device, progress: bool, desc: str) -> float:
-    """Task loss only, AdamW with linear warm-up then cosine decay; `t` a TeacherConfig."""
+def train_supervised(
+    model, t, task, train, device, progress: bool, desc: str, max_steps: int = 0
+) -> float:
+    """Task loss only, AdamW with linear warm-up then cosine decay; `t` a TeacherConfig.
+    `max_steps` > 0 stops early (smoke checks), the schedule staying that of `t.steps`."""
+    steps = min(t.steps, max_steps) if max_steps else t.steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
     def factor(step: int) -> float:
@@ -153,9 +188,9 @@ def train_supervised(model, t, task, train, device, progress: bool, desc: str) -
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     start = time.perf_counter()
     model.train()
-    bar = tqdm(total=t.steps, desc=desc, disable=not progress)
+    bar = tqdm(total=steps, desc=desc, disable=not progress)
     order = BatchOrder(np.arange(len(train)), t.batch_size, TEACHER_SEED, f"{desc}-data")
-    for _, index in zip(range(t.steps), order, strict=False):
+    for _, index in zip(range(steps), order, strict=False):
         batch = task.batch(train, index, device)
         loss = task.task_loss(task.forward(model, batch)["task_logits"], batch)
         optimizer.zero_grad(set_to_none=True)

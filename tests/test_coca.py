@@ -240,11 +240,15 @@ def test_every_preset_builds() -> None:
     for field in ("image_size", "patch_size", "vocab_size", "context_length"):
         assert getattr(teacher, field) == getattr(student, field)
     assert preset("half").vision_layers == 12 and preset("quarter").multimodal_layers == 3
+    # open_clip architectures (checked key by key against open_clip in tests/interop)
+    assert preset("coca_ViT-L-14-half").vision_layers == 12
+    assert preset("coca_ViT-B-32-quarter").multimodal_layers == 3
+    assert not preset("coca_ViT-B-32").correct_cls_mask  # open_clip's legacy CLS mask
     assert CoCaConfig.from_dict(teacher.to_dict()) == teacher
 
 
 def test_preset_errors_name_the_choices() -> None:
-    with pytest.raises(ConfigError, match="known presets: coca-large, half"):
+    with pytest.raises(ConfigError, match="known presets: coca-large, coca_ViT-B-32, "):
         preset("coca-huge")
     with pytest.raises(ConfigError, match="unknown overrides \\['width'\\]"):
         preset("tiny", width=3)

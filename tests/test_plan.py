@@ -48,3 +48,13 @@ def test_paper_preset_cannot_train_without_a_checkpoint_loader(tmp_path, capsys)
     argv = ["reproduce", "vqa", "--preset", "paper", "--workdir", str(tmp_path), "--quiet"]
     assert main(argv) == 2
     assert "optima-repro plan" in capsys.readouterr().err
+
+
+def test_open_clip_architecture_is_planned_with_clips_vocabulary(capsys):
+    """open_clip's coca_ViT-L-14 and its half-depth student; the tokenizer sets the vocabulary."""
+    models = ["--set", "teacher.model=coca_ViT-L-14", "--set", "distill.student=coca_ViT-L-14-half"]
+    clip = _plan(capsys, "vqa", *models, "--set", "tokenizer=open_clip")
+    same = _plan(capsys, "vqa", *models, "--set", "vocab_size=49408")
+    assert clip["parameters"] == same["parameters"]
+    assert clip["parameters"] != _plan(capsys, "vqa", *models)["parameters"]  # 64k pieces
+    assert clip["layer_map"]["visual"] == list(range(1, 24, 2))

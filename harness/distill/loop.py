@@ -163,13 +163,16 @@ def run_rounds(
     evaluate: Callable[[], dict] | None = None,
     eval_every_rounds: int = 0,
     checkpoints=None,
+    max_steps: int = 0,
 ) -> dict:
     """Train `student` and `projections` in place; returns the round traces and timing.
 
     `evaluate` (the task metric on the evaluation split) runs every `eval_every_rounds`
     rounds before the last, for metric-against-steps curves; it reads the model only.
     `checkpoints` (a `harness.checkpoint.Checkpoints`) saves the state after every round and
-    resumes from the latest saved round."""
+    resumes from the latest saved round. `max_steps` > 0 stops training after that many
+    steps (the round under way ends early), for smoke-checking a preset: the schedule (T, P,
+    learning-rate decay) stays the configured one."""
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
     reward_index = torch.from_numpy(reward_index)
     a1, a2, a3 = training_weights(scheduler_name, cfg)
@@ -195,23 +198,25 @@ def run_rounds(
         values = [terms["task"], terms["pred"], *terms["layer"]]
         return dict(zip(names[1:], torch.stack(values).tolist(), strict=True))
 
+    total = min(cfg.steps, max_steps) if max_steps else cfg.steps
     first = len(state.rounds)
     student.train()
     before = distiller.objective_terms(reward_index, cfg, eval_batch_size)
     bar = tqdm(
-        total=cfg.steps,
+        total=total,
         initial=first * cfg.round_steps,
         desc=f"{scheduler_name} seed {seed}",
         disable=not progress,
     )
-    for p in range(first, cfg.rounds):
+    for p in range(first, -(-total // cfg.round_steps)):
+        round_steps = min(cfg.round_steps, total - p * cfg.round_steps)
         active = scheduler.choose(p)
         decision = scheduler.trace()
         mask = torch.tensor([float(m in active) for m in x.modules], device=x.device)
         sums = torch.zeros(len(names), device=x.device)
         first_bad = torch.tensor(-1, device=x.device)
         t0 = time.perf_counter()
-        for i in range(cfg.round_steps):
+        for i in range(round_steps):
             step = p * cfg.round_steps + i
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -223,7 +228,7 @@ def run_rounds(
             bar.update(1)
         t1 = time.perf_counter()
         state.timing["train_seconds"] += t1 - t0
-        train_means = dict(zip(names, (sums / cfg.round_steps).tolist(), strict=True))
+        train_means = dict(zip(names, (sums / round_steps).tolist(), strict=True))
         if first_bad.item() >= 0:
             raise NumericalError(p, int(first_bad.item()), train_means)
         after = distiller.objective_terms(reward_index, cfg, eval_batch_size)
@@ -263,7 +268,7 @@ def run_rounds(
     bar.close()
     timing = dict(state.timing)
     timing["steps_per_second"] = (
-        cfg.steps / timing["train_seconds"] if timing["train_seconds"] else None
+        total / timing["train_seconds"] if timing["train_seconds"] else None
     )
     return {
         "rounds": state.rounds,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.models.coca import CoCa
 from harness.models.heads import TaskModel
 from harness.models.presets import preset
+from harness.models.weights import check_keys, read_state_dict
 from harness.seeding import stream_seed
 
 
@@ -47,3 +50,11 @@ def load_pretrained(coca, state: dict) -> None:
         )
     state[key] = state[key][:rows]
     coca.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(coca: CoCa, path: Path) -> None:
+    """A CoCa checkpoint on disk (open_clip's or ours) into `coca`; a key or shape that does
+    not fit stops with an error naming the file and the keys."""
+    state = read_state_dict(path)
+    check_keys(path, state, coca.state_dict(), "this CoCa (is the model preset its architecture?)")
+    load_pretrained(coca, state)

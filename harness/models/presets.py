@@ -10,6 +10,8 @@ from harness.errors import ConfigError
 from harness.models.coca import CoCaConfig
 
 _PRESETS: dict[str, CoCaConfig] = {}
+# Teachers too large to train from scratch here: they start from a checkpoint.
+PRETRAINED_ONLY = frozenset({"coca-large", "coca_ViT-B-32", "coca_ViT-L-14"})
 
 
 def register(name: str, config: CoCaConfig) -> CoCaConfig:
@@ -104,3 +106,38 @@ register(
     "quarter",
     dataclasses.replace(COCA_LARGE, vision_layers=6, text_layers=3, multimodal_layers=3),
 )
+
+# open_clip's CoCa architectures (its model_configs/coca_ViT-B-32.json, coca_ViT-L-14.json), so
+# their released weights (base and mscoco_finetuned_* tags) load: 224 px, 256 pooler queries,
+# ViT heads of width 64, the CLIP BPE vocabulary, 76 text positions plus CLS, and open_clip's
+# legacy CLS mask. Students [ours], as for CoCa-Large: the same widths, fewer layers.
+OPEN_CLIP_B32 = register(
+    "coca_ViT-B-32",
+    CoCaConfig(
+        image_size=224, patch_size=32, vision_width=768, vision_layers=12, vision_heads=12,
+        attn_pooler_queries=256, attn_pooler_heads=8, embed_dim=512, vocab_size=49408,
+        context_length=76, text_width=512, text_layers=12, text_heads=8,
+        multimodal_layers=12, multimodal_heads=8, correct_cls_mask=False,
+    ),
+)  # fmt: skip
+OPEN_CLIP_L14 = register(
+    "coca_ViT-L-14",
+    CoCaConfig(
+        image_size=224, patch_size=14, vision_width=1024, vision_layers=24, vision_heads=16,
+        attn_pooler_queries=256, attn_pooler_heads=8, embed_dim=768, vocab_size=49408,
+        context_length=76, text_width=768, text_layers=12, text_heads=12,
+        multimodal_layers=12, multimodal_heads=12, correct_cls_mask=False,
+    ),
+)  # fmt: skip
+for _name, _teacher in (("coca_ViT-B-32", OPEN_CLIP_B32), ("coca_ViT-L-14", OPEN_CLIP_L14)):
+    _v, _t, _m = _teacher.vision_layers, _teacher.text_layers, _teacher.multimodal_layers
+    register(
+        f"{_name}-half",
+        dataclasses.replace(_teacher, vision_layers=_v // 2, text_layers=_t // 2,
+                            multimodal_layers=_m // 2),
+    )  # fmt: skip
+    register(
+        f"{_name}-quarter",
+        dataclasses.replace(_teacher, vision_layers=_v // 4, text_layers=_t // 4,
+                            multimodal_layers=_m // 4),
+    )  # fmt: skip
