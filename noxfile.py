@@ -1,7 +1,8 @@
 """Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `nox -s tests`
-(the suite), `nox -s lint`.
+(the suite), `nox -s lint`, `nox -s xla` (the torch-xla path on the CPU PJRT device).
 
-Every session installs the project with `constraints.txt`, the one place torch is pinned."""
+Every session installs the project with `constraints.txt`, the one place torch is pinned;
+`nox -s xla` alone uses `constraints-xla.txt` (torch-xla needs its own torch release)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def bench(session: nox.Session) -> None:
     """Harness overhead, data pipeline, bandit, teacher cache, FLOP/s: reports/bench.md."""
     install(session, "[bench]")
     session.run("pytest", "-q", "-s", "tests/bench/bench_harness.py", *session.posargs)
+
+
+@nox.session
+def xla(session: nox.Session) -> None:
+    """XLA tests and a smoke VQA study through torch-xla on the CPU PJRT device (spec §8)."""
+    session.install("-c", "constraints-xla.txt", "torch", "torch-xla", "-e", ".[test]")
+    env = {"PJRT_DEVICE": "CPU"}
+    session.run("pytest", "-q", "tests/xla", *session.posargs, env=env)
+    work = session.create_tmp()
+    session.run(
+        "optima-repro", "reproduce", "vqa", "--preset", "smoke", "--seeds", "0",
+        "--device", "xla", "--quiet", "--workdir", f"{work}/work", "--reports",
+        f"{work}/reports", env=env,
+    )  # fmt: skip
 
 
 @nox.session(name="ablate-vqa")
