@@ -20,6 +20,15 @@ from harness.errors import ConfigError
 DEVICES = ("cpu", "cuda", "xla")
 
 
+def step_end(device: torch.device) -> None:
+    """End of a training step: XLA traces lazily and runs the step's graph here (without it
+    the trace grows over steps until the next host read). A no-op elsewhere."""
+    if device.type == "xla":
+        import torch_xla
+
+        torch_xla.sync()
+
+
 @dataclass
 class Backend:
     kind: str  # one of DEVICES
@@ -37,11 +46,7 @@ class Backend:
         return self.world_size > 1
 
     def sync(self) -> None:
-        """End of a training step: XLA traces lazily and runs the step's graph here."""
-        if self.kind == "xla":
-            import torch_xla
-
-            torch_xla.sync()
+        step_end(self.device)
 
     def shard(self, index: torch.Tensor) -> torch.Tensor:
         """This rank's contiguous share of a global batch (the global batch size stays the

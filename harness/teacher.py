@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from harness.backend import step_end
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
@@ -162,6 +163,7 @@ def train_supervised(model, t, task, train, device, progress: bool, desc: str) -
         loss.backward()
         optimizer.step()
         schedule.step()
+        step_end(device)
         bar.update(1)
         if bar.n % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")

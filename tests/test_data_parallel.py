@@ -39,8 +39,10 @@ def test_two_ranks_match_one_process(tmp_path):
     assert [r["active"] for r in dp["rounds"]] == [r["active"] for r in single["rounds"]]
     # Not bitwise: the gradient is the mean of two half-batch gradients, and the layer
     # losses average over each half's own text tokens, so a half with more padding weighs
-    # its tokens more. Measured: the reward-set objective within 1e-3 relative per round;
-    # the bound 1e-2 leaves room for another machine's summation order.
+    # its tokens more. Measured on this preset: the reward-set objective within 1.4e-5
+    # relative in every round, the same VQA accuracy. The bounds (1e-3 relative; one
+    # point of accuracy, about five of the smoke split's questions) leave room for another
+    # machine's summation order while catching a rank that trains on the wrong shard.
     for a, b in zip(dp["rounds"], single["rounds"], strict=True):
-        assert a["objective_after"] == pytest.approx(b["objective_after"], rel=1e-2)
-    assert dp["metrics"]["primary"] == pytest.approx(single["metrics"]["primary"], abs=2.0)
+        assert a["objective_after"] == pytest.approx(b["objective_after"], rel=1e-3)
+    assert dp["metrics"]["primary"] == pytest.approx(single["metrics"]["primary"], abs=1.0)
