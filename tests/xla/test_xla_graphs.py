@@ -15,8 +15,9 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("PJRT_DEVICE") != "CPU", reason="runs on the CPU PJRT device (nox -s xla)"
 )
 
-# smoke preset, fewer steps: T = 16 steps, 4 or 8 rounds, OPTIMA switching modules
-SMALL = ["--set", "distill.steps=16", "--set", "distill.warmup_rounds=3"]
+# smoke preset, fewer steps: a short teacher, T = 16 steps, 4 or 8 rounds, OPTIMA switching
+SMALL = ["--set", "pretrain.steps=30", "--set", "teacher.steps=30"]
+SMALL += ["--set", "distill.steps=16", "--set", "distill.warmup_rounds=3"]
 
 
 def _run(workdir, rounds: int) -> dict:
