@@ -60,10 +60,12 @@ def xla(session: nox.Session) -> None:
     env = {"PJRT_DEVICE": "CPU"}
     session.run("pytest", "-q", "tests/xla", *session.posargs, env=env)
     work = session.create_tmp()
+    # the smoke study, two rows and a 30-step teacher: XLA on CPU is slower than eager CPU
     session.run(
         "optima-repro", "reproduce", "vqa", "--preset", "smoke", "--seeds", "0",
-        "--device", "xla", "--quiet", "--workdir", f"{work}/work", "--reports",
-        f"{work}/reports", env=env,
+        "--schedulers", "optima,uniform", "--set", "pretrain.steps=30",
+        "--set", "teacher.steps=30", "--device", "xla", "--quiet",
+        "--workdir", f"{work}/work", "--reports", f"{work}/reports", env=env,
     )  # fmt: skip
 
 

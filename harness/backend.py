@@ -71,7 +71,10 @@ class Backend:
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer, params: list) -> None:
         """Average the gradients over ranks (what DDP does), then step: every rank applies
-        the same update, as one process would on the global batch."""
+        the same update, as one process would on the global batch. On XLA the gradients are
+        materialised first: torch's Adafactor reads norms on the host (`.item()`), and each
+        read would otherwise run the forward and backward again, once a parameter."""
+        self.sync()
         if self.distributed:
             for p in params:
                 if p.grad is not None:
