@@ -1,7 +1,10 @@
 """Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `nox -s tests`
-(the suite), `nox -s lint`, `nox -s interop` (our CoCa against open_clip's).
+(the suite), `nox -s lint`, `nox -s interop` (our CoCa against open_clip's), `nox -s xla`
+(the torch-xla path on the CPU PJRT device).
 
-Every session installs the project with `constraints.txt`, the one place torch is pinned."""
+Every session installs the project with `constraints.txt`, the one place torch is pinned;
+`nox -s xla` and `nox -s interop` use `constraints-xla.txt` (torch 2.9: torch-xla and
+torchvision need their own torch release)."""
 
 from __future__ import annotations
 
@@ -29,9 +32,9 @@ def interop(session: nox.Session) -> None:
     """Our CoCa, loader and tokenizer against open_clip's on the same weights (tests/interop).
 
     open_clip imports torchvision, which fails to import on constraints.txt's torch 2.13, so
-    this session pins a matching pair instead (CUDA builds from PyPI, several GB)."""
+    this session takes the matching pair of constraints-xla.txt (CUDA builds, several GB)."""
     session.install(
-        "torch==2.9.1", "torchvision==0.24.1", "open-clip-torch==3.3.0", "-e", ".[test]"
+        "-c", "constraints-xla.txt", "torch", "torchvision", "open-clip-torch", "-e", ".[test]"
     )
     session.run("pytest", "-q", "tests/interop", *session.posargs)
 
@@ -62,6 +65,22 @@ def bench(session: nox.Session) -> None:
     """Harness overhead, data pipeline, bandit, teacher cache, FLOP/s: reports/bench.md."""
     install(session, "[bench]")
     session.run("pytest", "-q", "-s", "tests/bench/bench_harness.py", *session.posargs)
+
+
+@nox.session
+def xla(session: nox.Session) -> None:
+    """XLA tests and a smoke VQA study through torch-xla on the CPU PJRT device (spec §8)."""
+    session.install("-c", "constraints-xla.txt", "torch", "torch-xla", "-e", ".[test]")
+    env = {"PJRT_DEVICE": "CPU"}
+    session.run("pytest", "-q", "tests/xla", *session.posargs, env=env)
+    work = session.create_tmp()
+    # the smoke study, two rows and a 30-step teacher: XLA on CPU is slower than eager CPU
+    session.run(
+        "optima-repro", "reproduce", "vqa", "--preset", "smoke", "--seeds", "0",
+        "--schedulers", "optima,uniform", "--set", "pretrain.steps=30",
+        "--set", "teacher.steps=30", "--device", "xla", "--quiet",
+        "--workdir", f"{work}/work", "--reports", f"{work}/reports", env=env,
+    )  # fmt: skip
 
 
 @nox.session(name="ablate-vqa")

@@ -25,8 +25,7 @@ READERS = {
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    import torch
-
+    from harness.backend import close, make_backend
     from harness.config import apply_overrides, parse_seeds, study_config
     from harness.models.coca import MODULES
     from harness.records import Grid
@@ -37,24 +36,25 @@ def _reproduce(args: argparse.Namespace) -> int:
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
     schedulers = parse_schedulers(args.schedulers, MODULES)
-    device = torch.device(args.device)
+    backend = make_backend(args.device)
     progress = not args.quiet
-    study = prepare(cfg, args.data_root, args.workdir, device, progress, args.skip_bad_records)
+    study = prepare(cfg, args.data_root, args.workdir, backend, progress, args.skip_bad_records)
     records = run_grid(study, schedulers, seeds, progress)
-    grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
-    for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
-        print(f"report: {path}")
+    if backend.is_main:
+        grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
+        for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
+            print(f"report: {path}")
+    close(backend)
     return 0 if all(r and r["status"] == "complete" for r in records) else 1
 
 
 def _teacher(args: argparse.Namespace) -> int:
-    import torch
-
+    from harness.backend import make_backend
     from harness.config import apply_overrides, study_config
     from harness.study import prepare_teacher
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
-    device = torch.device(args.device)
+    device = make_backend(args.device).device
     p = prepare_teacher(
         cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
     )
@@ -68,9 +68,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    import torch
-
     from harness import ablation
+    from harness.backend import close, make_backend
     from harness.config import parse_seeds, study_config
     from harness.models.coca import MODULES
     from harness.study import prepare
@@ -78,13 +77,16 @@ def _ablate(args: argparse.Namespace) -> int:
     cfg = study_config(args.task, args.preset)
     seeds = parse_seeds(args.seeds)
     chosen = ablation.select(ablation.variants(cfg, MODULES), args.only)
-    device = torch.device(args.device)
+    backend = make_backend(args.device)
     study = prepare(
-        cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
+        cfg, args.data_root, args.workdir, backend, not args.quiet, args.skip_bad_records
     )
     results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet)
-    path, complete = ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)
-    print(f"report: {path}")
+    complete = True
+    if backend.is_main:
+        path, complete = ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)
+        print(f"report: {path}")
+    close(backend)
     return 0 if complete else 1
 
 
@@ -164,7 +166,12 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     p.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
     p.add_argument("--reports", type=Path, default=Path("reports"))
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "xla"),
+        help="xla needs torch-xla (nox -s xla); under torchrun: data-parallel ranks",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--skip-bad-records",
@@ -215,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="default", help="smoke | default | paper")
     t.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     t.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
-    t.add_argument("--device", default="cpu", help="cpu | cuda")
+    t.add_argument("--device", default="cpu", help="cpu | cuda | xla")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument(
         "--skip-bad-records", action="store_true", help="leave out records the reader refuses"

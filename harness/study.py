@@ -7,11 +7,13 @@ import hashlib
 import resource
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from harness.backend import Backend
 from harness.checkpoint import Checkpoints, exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.open_clip_tokenizer import OpenClipTokenizer
@@ -53,7 +55,11 @@ class Study:
     inputs: DistillInputs
     data: dict
     study_dir: Path
-    device: torch.device
+    backend: Backend
+
+    @property
+    def device(self) -> torch.device:
+        return self.backend.device
 
 
 def evaluate_all(task, model, evaluation, extra: dict, device, batch_size: int) -> dict:
@@ -219,11 +225,34 @@ def prepare(
     cfg: StudyConfig,
     data_root: Path | None,
     workdir: Path,
-    device: torch.device,
+    backend: Backend,
     progress: bool = True,
     skip_bad_records: bool = False,
 ) -> Study:
-    """Data, tokenizer, teacher and its cached outputs of a study."""
+    """Data, tokenizer, teacher and its cached outputs of a study.
+
+    With data-parallel ranks, rank 0 writes the worlds, tokenizer, teacher and its outputs
+    first and the others then read them from the work directory: no two ranks write one
+    file."""
+    if not backend.is_main:
+        backend.barrier()
+    study = _prepare(
+        cfg, data_root, workdir, backend, progress and backend.is_main, skip_bad_records
+    )
+    if backend.is_main:
+        backend.barrier()
+    return study
+
+
+def _prepare(
+    cfg: StudyConfig,
+    data_root: Path | None,
+    workdir: Path,
+    backend: Backend,
+    progress: bool,
+    skip_bad_records: bool,
+) -> Study:
+    device = backend.device
     p = prepare_teacher(cfg, data_root, workdir, device, progress, skip_bad_records)
     task, train, teacher = p.task, p.train, p.teacher
     label, base = task.baseline(p.train_split, p.evaluation)
@@ -271,7 +300,7 @@ def prepare(
         inputs,
         p.data,
         study_dir,
-        device,
+        backend,
     )
 
 
@@ -281,6 +310,7 @@ def execute_run(
     """One run, resumed from its latest round checkpoint under `folder` if there is one."""
     cfg, task = study.cfg, study.task
     start = time.perf_counter()
+    compiled_before = study.backend.compile_stats()
     record = {
         "schema_version": SCHEMA_VERSION,
         "task": cfg.task,
@@ -326,6 +356,7 @@ def execute_run(
             eval_every_rounds=cfg.eval_every_rounds,
             checkpoints=Checkpoints(folder / "checkpoints", cfg.hash()),
             max_steps=cfg.max_steps,
+            backend=study.backend,
         )
         record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()
@@ -348,17 +379,30 @@ def execute_run(
             "traceback": traceback.format_exc(),
         }
     record["timing"]["wall_seconds"] = time.perf_counter() - start
+    record["backend"] = {
+        "device": study.backend.kind,
+        "data_parallel_ranks": study.backend.world_size,
+        "xla": _compiled_since(compiled_before, study.backend.compile_stats()),
+    }
     record["timing"]["process_peak_rss_mib"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
     return record
 
 
+def _compiled_since(before: dict | None, after: dict | None) -> dict | None:
+    """XLA graphs compiled during the run and their compile seconds; None off XLA."""
+    if before is None or after is None:
+        return None
+    return {k: after[k] - before[k] for k in after}
+
+
 def run_grid(
     study: Study, schedulers: list[str], seeds: list[int], progress: bool = True
 ) -> list[dict]:
     """Every scheduler x seed once. A run another process holds (its lock) is left to it and
-    waited for at the end, so two grids on one work directory share the runs."""
+    waited for at the end, so two grids on one work directory share the runs. Data-parallel
+    ranks run the same runs in the same order; rank 0 holds the locks and writes."""
     todo = [(name, seed) for seed in seeds for name in schedulers]
     waiting = []
     for name, seed in todo:
@@ -367,19 +411,29 @@ def run_grid(
             waiting.append((name, seed))
     for name, seed in waiting:
         _run_once(study, name, seed, wait=True, progress=progress)
+    study.backend.barrier()  # rank 0 has written every record
     return [read_record(run_dir(study.study_dir, n, s) / RECORD) for n, s in todo]
 
 
 def _run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:
     """Run unless complete; False when another process holds the run and `wait` is false."""
     folder = run_dir(study.study_dir, name, seed)
-    with exclusive(folder / ".lock", wait) as held:
+    backend = study.backend
+    lock = (
+        exclusive(folder / ".lock", wait or backend.distributed)
+        if backend.is_main
+        else nullcontext(True)
+    )
+    with lock as held:
         if not held:
             return False
-        if is_complete(folder, study.cfg.hash()):
-            print(f"run {name} seed {seed}: complete, skipped ({folder})")
+        if backend.agree(is_complete(folder, study.cfg.hash())):
+            if backend.is_main:
+                print(f"run {name} seed {seed}: complete, skipped ({folder})")
             return True
-        record = execute_run(study, name, seed, folder, progress)
+        record = execute_run(study, name, seed, folder, progress and backend.is_main)
+        if not backend.is_main:
+            return True
         write_json_atomic(folder / RECORD, record)
     if record["status"] == "complete":
         print(f"run {name} seed {seed}: {record['metrics']['primary']:.2f} -> {folder / RECORD}")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from harness.backend import step_end
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
@@ -197,6 +198,7 @@ def train_supervised(
         loss.backward()
         optimizer.step()
         schedule.step()
+        step_end(device)
         bar.update(1)
         if bar.n % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")

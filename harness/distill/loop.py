@@ -2,7 +2,9 @@
 before each round and rewarded after it (spec/optima.md §3-§4).
 
 Host reads (`.item()`) happen only at round boundaries; the active set enters the loss as a
-mask tensor, so a round's choice changes values, never the computation.
+mask tensor, so a round's choice changes values, never the computation. The backend
+(`harness.backend`) ends each step (`torch_xla.sync()` on XLA) and, with data-parallel
+ranks, shards each global batch and the reward set and all-reduces gradients and objectives.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from harness.backend import Backend
 from harness.config import DistillConfig
 from harness.data.order import BatchOrder, training_order
 from harness.distill.losses import Projections, layer_losses, text_masks
@@ -39,10 +42,18 @@ def training_weights(scheduler_name: str, cfg: DistillConfig) -> tuple[float, fl
 
 
 class Distiller:
-    def __init__(self, inputs: DistillInputs, student: nn.Module, projections: Projections):
+    def __init__(
+        self,
+        inputs: DistillInputs,
+        student: nn.Module,
+        projections: Projections,
+        backend: Backend | None = None,
+    ):
         self.x = inputs
         self.student = student
         self.projections = projections
+        self.backend = backend or Backend(inputs.device.type, inputs.device)
+        self.params = [*student.parameters(), *projections.parameters()]
 
     def terms(self, batch: dict, teacher_out: dict, tau: float) -> dict[str, torch.Tensor]:
         task = self.x.task
@@ -55,15 +66,16 @@ class Distiller:
         }
 
     def step(self, index: torch.Tensor, weights, mask: torch.Tensor, cfg: DistillConfig, state):
-        """One training step on the examples `index`; returns the detached loss terms
-        [loss, task, pred, layer per module] (no host read)."""
+        """One training step on this rank's share of the global batch `index`; returns the
+        detached loss terms [loss, task, pred, layer per module] (no host read)."""
         a1, a2, a3 = weights
+        index = self.backend.shard(index)
         batch = self.x.task.batch(self.x.train, index, self.x.device)
         terms = self.terms(batch, self.x.teacher(index, batch), cfg.temperature)
         loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        state.optimizer.step()
+        self.backend.optimizer_step(state.optimizer, self.params)
         state.schedule.step()
         return torch.cat(
             [torch.stack([loss, terms["task"], terms["pred"]]), terms["layer"]]
@@ -71,17 +83,21 @@ class Distiller:
 
     @torch.no_grad()
     def objective_terms(self, index: torch.Tensor, cfg: DistillConfig, batch_size: int):
-        """Mean loss terms over a fixed example set, in eval mode (the reward set)."""
+        """Mean loss terms over a fixed example set, in eval mode (the reward set); each
+        rank sums its part and the sums are all-reduced, so every rank sees the same mean.
+        The same parts every round: on XLA no round compiles a new graph."""
         self.student.eval()
+        local = self.backend.split(index)
         sums: dict[str, torch.Tensor] = {}
-        for start in range(0, len(index), batch_size):
-            part = index[start : start + batch_size]
+        for start in range(0, len(local), batch_size):
+            part = local[start : start + batch_size]
             batch = self.x.task.batch(self.x.train, part, self.x.device)
             terms = self.terms(batch, self.x.teacher(part, batch), cfg.temperature)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0) + v * len(part)
+            self.backend.sync()
         self.student.train()
-        return {k: v / len(index) for k, v in sums.items()}
+        return {k: self.backend.all_reduce_sum(v) / len(index) for k, v in sums.items()}
 
 
 def reward_objective(terms: dict, cfg: DistillConfig, active_mask: torch.Tensor) -> torch.Tensor:
@@ -164,15 +180,20 @@ def run_rounds(
     eval_every_rounds: int = 0,
     checkpoints=None,
     max_steps: int = 0,
+    backend: Backend | None = None,
 ) -> dict:
     """Train `student` and `projections` in place; returns the round traces and timing.
 
     `evaluate` (the task metric on the evaluation split) runs every `eval_every_rounds`
     rounds before the last, for metric-against-steps curves; it reads the model only.
     `checkpoints` (a `harness.checkpoint.Checkpoints`) saves the state after every round and
-    resumes from the latest saved round. `max_steps` > 0 stops training after that many
-    steps (the round under way ends early), for smoke-checking a preset: the schedule (T, P,
-    learning-rate decay) stays the configured one."""
+    resumes from the latest saved round; only the main rank saves. `max_steps` > 0 stops
+    training after that many steps (the round under way ends early), for smoke-checking a
+    preset: the schedule (T, P, learning-rate decay) stays the configured one. `backend`
+    defaults to one process on `x.device`."""
+    distiller = Distiller(x, student, projections, backend)
+    backend = distiller.backend
+    backend.check_batch(cfg.batch_size)
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
     reward_index = torch.from_numpy(reward_index)
     a1, a2, a3 = training_weights(scheduler_name, cfg)
@@ -190,7 +211,6 @@ def run_rounds(
         saved = checkpoints.latest()
         if saved is not None:
             state.load(student, projections, *saved)
-    distiller = Distiller(x, student, projections)
     names = ["loss", "task", "pred", *(f"layer/{m}" for m in x.modules)]
     kill_at = int(os.environ.get(KILL_AT_STEP, "-1"))
 
@@ -213,6 +233,7 @@ def run_rounds(
         active = scheduler.choose(p)
         decision = scheduler.trace()
         mask = torch.tensor([float(m in active) for m in x.modules], device=x.device)
+        backend.check_same(mask, f"the active modules of round {p}")
         sums = torch.zeros(len(names), device=x.device)
         first_bad = torch.tensor(-1, device=x.device)
         t0 = time.perf_counter()
@@ -225,9 +246,14 @@ def run_rounds(
             # no host read per step: the first non-finite step is kept on the device
             bad = ~torch.isfinite(values).all() & (first_bad < 0)
             first_bad = torch.where(bad, torch.tensor(step, device=x.device), first_bad)
+            # the step ends after the round's running sums: a step's graph then does not
+            # depend on its place in the round (measured: P = 8 compiled graphs P = 4 did not)
+            backend.sync()
             bar.update(1)
         t1 = time.perf_counter()
         state.timing["train_seconds"] += t1 - t0
+        sums = backend.all_reduce_mean(sums)
+        first_bad = backend.all_reduce_max(first_bad)
         train_means = dict(zip(names, (sums / round_steps).tolist(), strict=True))
         if first_bad.item() >= 0:
             raise NumericalError(p, int(first_bad.item()), train_means)
@@ -262,7 +288,7 @@ def run_rounds(
             state.rounds[-1]["eval"] = {"step": (p + 1) * cfg.round_steps, "primary": primary}
             state.timing["curve_eval_seconds"] += time.perf_counter() - t2
         state.timing["round_overhead_seconds"] += time.perf_counter() - t1
-        if checkpoints is not None:
+        if checkpoints is not None and backend.is_main:
             checkpoints.save(p, state.tensors(student, projections), state.json())
         before = after
     bar.close()

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from harness.backend import step_end
 from harness.checkpoint import exclusive
 from harness.config import config_hash
 
@@ -82,11 +83,13 @@ class CachedTeacher:
             batch = make_batch(index)
             views = len(batch["image_index"]) // len(index)
             out = live(index, batch)
+            step_end(batch["text"].device)  # XLA: one graph for the batch, then transfers
             logits.append(out["logits"].cpu())
             for m, states in out["hidden"].items():
+                states = [s.cpu() for s in states]  # one transfer a state (XLA: not a row)
                 if m == "visual":
                     for row, image in enumerate(batch["image_index"].tolist()):
-                        visual.setdefault(image, [s[row].cpu() for s in states])
+                        visual.setdefault(image, [s[row] for s in states])
                 else:
                     per_example.setdefault(m, [[] for _ in states])
                     for j, s in enumerate(states):
