@@ -96,12 +96,13 @@ class Bench:
         n, b = len(self.inputs.train), self.cfg.distill.batch_size
         return torch.from_numpy(np.random.default_rng(step).choice(n, b, replace=False))
 
-    def harness_step(self, teacher: str = "live"):
-        """The training loop's own step (`Distiller.step`) as a callable of no arguments."""
+    def harness_step(self, teacher: str = "live", parts=None):
+        """The training loop's own step (`Distiller.step`) as a callable of no arguments;
+        `parts`: a (student, projections, optimizer) of `student()`, else a fresh one."""
         inputs = dataclasses.replace(
             self.inputs, teacher=self.live if teacher == "live" else self.cached
         )
-        student, projections, optimizer = self.student()
+        student, projections, optimizer = parts or self.student()
         d = self.cfg.distill
         state = RunState(
             optimizer=optimizer,
@@ -120,10 +121,10 @@ class Bench:
 
         return step
 
-    def bare_step(self):
+    def bare_step(self, parts=None):
         """The same work written by hand on a batch built once: teacher forward, student
         forward and backward (task, prediction and layer terms), optimizer step."""
-        student, projections, optimizer = self.student()
+        student, projections, optimizer = parts or self.student()
         d = self.cfg.distill
         task, teacher, maps = self.inputs.task, self.teacher, self.live.maps
         batch = task.batch(self.inputs.train, self.index(0), torch.device("cpu"))
