@@ -28,6 +28,7 @@ from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import layer_map
 from harness.report import write_text_atomic
+from harness.seeding import torch_seeded
 from harness.tasks import get_task
 
 REPORT = "bench.md"
@@ -84,7 +85,8 @@ class Bench:
             cfg.distill.student, self.inputs.task, self.tokenizer, cfg.context_length, seed
         )
         s, t = module_shapes(cfg.distill.student), module_shapes(cfg.teacher.model)
-        projections = Projections(s["widths"], t["widths"])
+        with torch_seeded(seed, "projections"):  # as the study builds them
+            projections = Projections(s["widths"], t["widths"])
         optimizer = torch.optim.Adafactor(
             [*model.parameters(), *projections.parameters()],
             lr=cfg.distill.lr,

@@ -70,11 +70,11 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def _ablate(args: argparse.Namespace) -> int:
     from harness import ablation
     from harness.backend import close, make_backend
-    from harness.config import parse_seeds, study_config
+    from harness.config import apply_overrides, parse_seeds, study_config
     from harness.models.coca import MODULES
     from harness.study import prepare
 
-    cfg = study_config(args.task, args.preset)
+    cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
     chosen = ablation.select(ablation.variants(cfg, MODULES), args.only)
     backend = make_backend(args.device)
@@ -234,6 +234,8 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ablate", help="OPTIMA variants, one [ours] option changed at a time")
     _study_arguments(a)
     a.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
+    _set_argument(a)
+    _max_steps_argument(a)
     a.set_defaults(func=_ablate)
 
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")

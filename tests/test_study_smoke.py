@@ -141,3 +141,16 @@ def test_ablate_shares_the_main_runs_and_reports_each_variant(smoke, tmp_path, c
     assert (tmp_path / "reports" / "ablations-vqa.md").read_text() == text
     assert main([*argv, "--only", "bogus"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_ablate_takes_overrides_and_max_steps(smoke, tmp_path):
+    shutil.copytree(smoke / "work", tmp_path / "work")
+    argv = ["ablate", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet", "--only", "gamma-0.9"]
+    argv += ["--workdir", str(tmp_path / "work"), "--reports", str(tmp_path / "reports")]
+    assert main([*argv, "--max-steps", "3", "--set", "distill.warmup=all"]) == 0
+    found = sorted((tmp_path / "work" / "ablations").glob("vqa/*/*/seed-0/record.json"))
+    assert len(found) == 1  # the variant; the study's own optima run sits with the study
+    record = json.loads(found[0].read_text())
+    assert record["config"]["max_steps"] == 3
+    assert record["config"]["distill"]["warmup"] == "all"
+    assert record["config"]["distill"]["gamma"] == 0.9
