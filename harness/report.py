@@ -687,6 +687,9 @@ def _posterior_figure(done: dict[str, list[RunRecord]]) -> plt.Figure | None:
             if x.bandit is not None
         ]
         _band(ax, points, arm, colors[i % 10])
+    if not ax.lines:  # no finite posterior yet (runs cut short by `--max-steps`)
+        plt.close(fig)
+        return None
     ax.set_title(f"optima: posterior mean per arm ({len(recs)} seeds)", fontsize="medium")
     ax.set_xlabel("round")
     ax.set_ylabel("posterior mean reward")
