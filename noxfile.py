@@ -1,6 +1,7 @@
-"""Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `nox -s tests`
+"""Entry points: `nox -s reproduce-<task>` and `reproduce-all` (the studies), `verify-<task>`
+(a study re-run and compared digit for digit with the committed report), `nox -s tests`
 (the suite), `nox -s lint`, `nox -s interop` (our CoCa against open_clip's), `nox -s xla`
-(the torch-xla path on the CPU PJRT device).
+(the torch-xla path on the CPU PJRT device), `nox -s executors` (submitit and Ray executors).
 
 Every session installs the project with `constraints.txt`, the one place torch is pinned;
 `nox -s xla` and `nox -s interop` use `constraints-xla.txt` (torch 2.9: torch-xla and
@@ -55,9 +56,23 @@ def _reproduce(task: str):
     return session_fn
 
 
+def _verify(task: str):
+    def session_fn(session: nox.Session) -> None:
+        install(session)
+        out = session.create_tmp()
+        session.run(
+            "optima-repro", "reproduce", task, "--reports", f"{out}/reports", *session.posargs
+        )
+        session.run("optima-repro", "compare", f"reports/{task}.md", f"{out}/reports/{task}.md")
+
+    session_fn.__doc__ = f"Re-run the {task} study and compare its tables with reports/{task}.md."
+    return session_fn
+
+
 TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
 for _task in TASKS:
     nox.session(name=f"reproduce-{_task}")(_reproduce(_task))
+    nox.session(name=f"verify-{_task}")(_verify(_task))
 
 
 @nox.session
@@ -65,6 +80,13 @@ def bench(session: nox.Session) -> None:
     """Harness overhead, data pipeline, bandit, teacher cache, FLOP/s: reports/bench.md."""
     install(session, "[bench]")
     session.run("pytest", "-q", "-s", "tests/bench/bench_harness.py", *session.posargs)
+
+
+@nox.session
+def executors(session: nox.Session) -> None:
+    """The executors' tests with submitit's local executor and a local Ray (their extras)."""
+    install(session, "[test,slurm,ray]")
+    session.run("pytest", "-q", "tests/test_executors.py", *session.posargs)
 
 
 @nox.session

@@ -120,17 +120,16 @@ def variant_study(study, variant: Variant, workdir: Path):
     return dataclasses.replace(study, cfg=cfg, study_dir=folder)
 
 
-def run_ablation(study, chosen: list[Variant], seeds: list[int], workdir: Path, progress: bool):
-    """Run every variant x seed (complete runs are skipped); returns (variant, study dir)."""
-    from harness.study import run_grid  # models and torch: only when running
-
-    out = []
-    for v in chosen:
-        vs = variant_study(study, v, workdir)
+def run_ablation(
+    study, chosen: list[Variant], seeds: list[int], workdir: Path, progress: bool, executor
+):
+    """Run every variant x seed through `executor` (harness/executors.py), one grid of them
+    all (complete runs are skipped); returns (variant, study dir)."""
+    pairs = [(v, variant_study(study, v, workdir)) for v in chosen]
+    for v, _ in pairs:
         print(f"ablation {v.name}: {v.changed}")
-        run_grid(vs, [v.scheduler], seeds, progress)
-        out.append((v, vs.study_dir))
-    return out
+    executor.run_grids([(vs, [v.scheduler]) for v, vs in pairs], seeds, progress)
+    return [(v, vs.study_dir) for v, vs in pairs]
 
 
 def load_variant(v: Variant, study_dir: Path, seeds: Iterable[int]) -> list[RunRecord | None]:

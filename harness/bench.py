@@ -9,7 +9,10 @@ time per step does not depend on what the weights hold. The pytest-benchmark fun
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.config import study_config
+from harness import numerics
+from harness.config import NumericsConfig, study_config
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import Distiller, DistillInputs, RunState, run_rounds
 from harness.distill.losses import Projections, masked_mse, text_masks
@@ -179,6 +183,41 @@ class Bench:
         out = run_rounds(inputs, student, projections, scheduler, scheduler_name, d, 0, 256, False)
         out["wall_seconds"] = time.perf_counter() - start
         return out
+
+
+def numerics_step_seconds(mode: str, threads: int, steps: int, workdir: Path) -> float:
+    """Seconds per cached-teacher training step of the default preset, in a fresh process
+    whose kernels are `mode`'s (they are chosen once per process, before its first tensor
+    operation, so each mode needs its own process)."""
+    code = (
+        "import sys\n"
+        "from harness.numerics import set_environment\n"
+        "set_environment(sys.argv[1])\n"
+        "from harness import bench\n"
+        "mode, threads, steps, workdir = sys.argv[1:]\n"
+        "print(bench._mode_step(mode, int(threads), int(steps), workdir))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in numerics.ENVIRONMENT}
+    out = subprocess.run(
+        [sys.executable, "-c", code, mode, str(threads), str(steps), str(workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _mode_step(mode: str, threads: int, steps: int, workdir: str) -> float:
+    numerics.settle(NumericsConfig(mode=mode, threads=threads), threads)
+    b = Bench.build(Path(workdir))
+    step = b.harness_step("cached")
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
 
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:

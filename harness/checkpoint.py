@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from harness.atomic import atomic_dir, clear_stale_temps, set_aside
+
 PREFIX = "round-"
+NAME = re.compile(rf"{PREFIX}\d+")  # not `round-00003.damaged-1`, a checkpoint set aside
 
 
 def _fsync_file(path: Path) -> None:
@@ -28,50 +33,68 @@ def _fsync_file(path: Path) -> None:
 
 
 class Checkpoints:
-    def __init__(self, folder: Path, config_hash: str, keep: int = 2) -> None:
+    """`writer`: the process that saves (rank 0); only it removes or sets aside folders."""
+
+    def __init__(self, folder: Path, config_hash: str, keep: int = 2, writer: bool = True) -> None:
         self.folder = folder
         self.config_hash = config_hash
         self.keep = keep
+        self.writer = writer
 
     def _saved(self) -> list[Path]:
         if not self.folder.exists():
             return []
-        return sorted(p for p in self.folder.iterdir() if p.name.startswith(PREFIX))
+        return sorted(p for p in self.folder.iterdir() if NAME.fullmatch(p.name))
 
     def save(self, round_index: int, tensors: dict, state: dict) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"{PREFIX}{round_index:05d}"
-        tmp = self.folder / f".{final.name}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        torch.save(tensors, tmp / "state.pt")
-        _fsync_file(tmp / "state.pt")
-        digest = hashlib.sha256((tmp / "state.pt").read_bytes()).hexdigest()
-        meta = {"config_hash": self.config_hash, "state_pt_sha256": digest, **state}
-        (tmp / "state.json").write_text(json.dumps(meta))
-        _fsync_file(tmp / "state.json")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        shutil.rmtree(final, ignore_errors=True)  # another config's: `latest` passed it over
+        try:
+            with atomic_dir(final) as tmp:
+                torch.save(tensors, tmp / "state.pt")
+                _fsync_file(tmp / "state.pt")
+                digest = hashlib.sha256((tmp / "state.pt").read_bytes()).hexdigest()
+                meta = {"config_hash": self.config_hash, "state_pt_sha256": digest, **state}
+                (tmp / "state.json").write_text(json.dumps(meta))
+                _fsync_file(tmp / "state.json")
+        except RuntimeError as e:  # torch's zip writer on a full disk
+            raise OSError(f"could not write checkpoint {final}: {e}") from e
         for old in self._saved()[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
     def latest(self) -> tuple[dict, dict] | None:
-        """The newest intact checkpoint of this config, or None. A damaged one (bad checksum,
-        unreadable) is skipped in favour of the one before it."""
+        """The newest intact checkpoint of this config, or None. A damaged one (unreadable,
+        bad checksum, refused by the safe load) is set aside and the one before it taken;
+        temp folders a killed process left are removed (the caller holds the run's lock)."""
+        if self.writer:
+            clear_stale_temps(self.folder)
         for folder in reversed(self._saved()):
             try:
-                meta = json.loads((folder / "state.json").read_text())
+                meta = json.loads((folder / "state.json").read_bytes().decode("utf-8"))
                 blob = (folder / "state.pt").read_bytes()
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError) as e:
+                self._set_aside(folder, f"unreadable ({e})")
+                continue
+            if not isinstance(meta, dict):
+                self._set_aside(folder, "state.json holds no JSON object")
                 continue
             if meta.get("config_hash") != self.config_hash:
                 continue
             if hashlib.sha256(blob).hexdigest() != meta.get("state_pt_sha256"):
+                self._set_aside(folder, "state.pt does not match its recorded sha256")
                 continue
-            tensors = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+            try:
+                tensors = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+            except Exception as e:  # weights_only refuses what is not plain tensors and data
+                self._set_aside(folder, f"state.pt fails its safe load ({e})")
+                continue
             return tensors, meta
         return None
+
+    def _set_aside(self, folder: Path, why: str) -> None:
+        if self.writer and (aside := set_aside(folder)) is not None:
+            print(f"checkpoint {folder}: {why}; kept as {aside.name}, resuming from the one before")
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

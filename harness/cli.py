@@ -1,8 +1,8 @@
 """`optima-repro`: reproduce OPTIMA studies, score predictions, check datasets.
 
-A thin entry point: it parses, then calls the library. Bad input or configuration exits
-with code 2 and a message naming the file, record and field; a grid with a failed run exits
-with code 1 after writing its report."""
+A thin entry point: it parses, then calls the library. Bad input or configuration, or a
+folder it cannot write (a full disk, read-only), exits with code 2 and a message naming the
+file, record and field; a grid with a failed run exits with code 1 after writing its report."""
 
 from __future__ import annotations
 
@@ -10,18 +10,34 @@ import argparse
 import importlib
 import json
 import sys
+import tempfile
 from pathlib import Path
 
+from harness import executors
 from harness.errors import UserError
 
 TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
-# data check: the reader module of each task, all with `check(root, split) -> dict`
+# data check: the reader module of each task, all with `check(root, split, progress) -> dict`
 READERS = {
     "vqa": "harness.data.vqa",
     "snli-ve": "harness.data.snli_ve",
     "nlvr2": "harness.data.nlvr2",
     "coco": "harness.data.coco",
 }
+
+
+def _writable(folder: Path, option: str) -> Path:
+    """Stop before any work, naming the folder, when it cannot be written: a file in its
+    place, a read-only disk or folder. (`os.access` says yes to root; a probe file does not.)"""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"{option} {folder}: cannot write there ({e.strerror or e})") from e
+    return folder
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -31,15 +47,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     from harness.records import Grid
     from harness.report import write_reports
     from harness.schedulers import parse_schedulers
-    from harness.study import prepare, run_grid
+    from harness.study import prepare
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
     schedulers = parse_schedulers(args.schedulers, MODULES)
+    _writable(args.workdir, "--workdir")
+    _writable(args.reports, "--reports")
     backend = make_backend(args.device)
+    executor = executors.from_args(args, cfg, backend.distributed)
     progress = not args.quiet
     study = prepare(cfg, args.data_root, args.workdir, backend, progress, args.skip_bad_records)
-    records = run_grid(study, schedulers, seeds, progress)
+    records = executor.run_grids([(study, schedulers)], seeds, progress)
     if backend.is_main:
         grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
         for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
@@ -54,6 +73,7 @@ def _teacher(args: argparse.Namespace) -> int:
     from harness.study import prepare_teacher
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
+    _writable(args.workdir, "--workdir")
     device = make_backend(args.device).device
     p = prepare_teacher(
         cfg, args.data_root, args.workdir, device, not args.quiet, args.skip_bad_records
@@ -77,11 +97,14 @@ def _ablate(args: argparse.Namespace) -> int:
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
     chosen = ablation.select(ablation.variants(cfg, MODULES), args.only)
+    _writable(args.workdir, "--workdir")
+    _writable(args.reports, "--reports")
     backend = make_backend(args.device)
+    executor = executors.from_args(args, cfg, backend.distributed)
     study = prepare(
         cfg, args.data_root, args.workdir, backend, not args.quiet, args.skip_bad_records
     )
-    results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet)
+    results = ablation.run_ablation(study, chosen, seeds, args.workdir, not args.quiet, executor)
     complete = True
     if backend.is_main:
         path, complete = ablation.write_report(cfg.task, results, seeds, MODULES, args.reports)
@@ -91,18 +114,35 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from harness.config import apply_overrides, study_config
-    from harness.plan import plan
+    from harness.config import apply_overrides, parse_seeds, study_config
+    from harness.errors import ConfigError
+    from harness.plan import UTILISATION, plan
     from harness.tasks import get_task
 
     cfg = apply_overrides(study_config(args.task, args.preset), args.set)
-    print(json.dumps(plan(cfg, getattr(get_task(cfg.task), "views", 1)), indent=2))
+    utilisation = UTILISATION if args.utilisation is None else args.utilisation
+    if not 0 < utilisation <= 1:
+        raise ConfigError(f"--utilisation must be in (0, 1], got {utilisation}")
+    views = getattr(get_task(cfg.task), "views", 1)
+    seeds = len(parse_seeds(args.seeds))
+    print(json.dumps(plan(cfg, views, utilisation, seeds=seeds), indent=2))
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from harness.report_compare import compare
+
+    differences = compare(args.old, args.new)
+    for d in differences:
+        print(d)
+    print(f"{len(differences)} differences" if differences else "the tables are identical")
+    return 1 if differences else 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from harness.report import write_reports
 
+    _writable(args.reports, "--reports")
     for path in write_reports(args.runs, args.reports):
         print(f"report: {path}")
     return 0
@@ -137,7 +177,7 @@ def _data_check(args: argparse.Namespace) -> int:
 
     reader = importlib.import_module(READERS[args.task])
     with skipping_bad_records(args.skip_bad_records) as bad:
-        summary = reader.check(args.root, args.split)
+        summary = reader.check(args.root, args.split, progress=not args.quiet)
     if args.skip_bad_records:
         summary["skipped_records"] = [str(err) for err in bad]
     print(json.dumps(summary, indent=2))
@@ -178,6 +218,7 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave out records the reader would refuse; the run records list them",
     )
+    executors.add_arguments(p)
 
 
 def _set_argument(p: argparse.ArgumentParser) -> None:
@@ -241,6 +282,13 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
     pl.add_argument("task", choices=TASKS)
     pl.add_argument("--preset", default="paper", help="smoke | default | paper")
+    pl.add_argument("--seeds", default="0,1,2", help="the grid's seeds (4 rows each)")
+    pl.add_argument(
+        "--utilisation",
+        type=float,
+        default=None,
+        help="share of each accelerator's bf16 peak a step sustains (default 0.4)",
+    )
     _set_argument(pl)
     pl.set_defaults(func=_plan)
 
@@ -266,14 +314,24 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="action", required=True)
-    check = dsub.add_parser("check", help="validate a data root and print a JSON summary")
+    check = dsub.add_parser(
+        "check", help="validate a data root, decoding every image, and print a JSON summary"
+    )
     check.add_argument("task", choices=TASKS)
     check.add_argument("--root", type=Path, required=True)
     check.add_argument("--split", required=True)
     check.add_argument(
         "--skip-bad-records", action="store_true", help="list bad records instead of stopping"
     )
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
     check.set_defaults(func=_data_check)
+
+    cmp = sub.add_parser(
+        "compare", help="two reports' tables digit for digit (files, or folders of reports)"
+    )
+    cmp.add_argument("old", type=Path, help="e.g. reports (the committed ones)")
+    cmp.add_argument("new", type=Path, help="e.g. a regenerated reports folder")
+    cmp.set_defaults(func=_compare)
 
     ls = sub.add_parser("ls", help="list registered names")
     ls.add_argument("what", choices=("schedulers",))
@@ -287,11 +345,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pin_numerics(args: argparse.Namespace) -> None:
+    """Before any tensor operation: the kernels a study's config asks for (harness/numerics.py).
+    Commands that train read the mode from their config; the others take portable kernels."""
+    from harness.config import apply_overrides, study_config
+    from harness.numerics import set_environment
+
+    mode = "portable"
+    if hasattr(args, "preset") and args.command != "plan":
+        mode = apply_overrides(study_config(args.task, args.preset), _overrides(args))
+        mode = mode.numerics.mode
+    set_environment(mode)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        _pin_numerics(args)
         return args.func(args)
     except UserError as e:
+        print(f"optima-repro: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine, not the code: a full disk, a folder made read-only
         print(f"optima-repro: error: {e}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,16 @@ OURS_OPTIONS = (
 
 
 @dataclass(frozen=True)
+class NumericsConfig:
+    """How a run's arithmetic is pinned (harness/numerics.py): part of its configuration,
+    since kernels and thread counts change the digits a study reports."""
+
+    mode: str = "portable"  # or "native": the machine's own kernels, same-CPU reproducible
+    threads: int = 1  # torch intra-op threads of each distillation run
+    teacher_threads: int = 2  # pre-training, teacher fine-tuning, teacher-output cache
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     task: str
     preset: str
@@ -97,6 +109,7 @@ class StudyConfig:
     teacher_finetuned: str = ""
     tokenizer: str = "sentencepiece"  # or "open_clip": CLIP's BPE, which open_clip weights need
     max_steps: int = 0  # > 0: every training loop stops after this many steps (smoke checks)
+    numerics: NumericsConfig = NumericsConfig()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -268,50 +281,132 @@ def _scalar(kind: type, raw: str, key: str) -> Any:
 TOKENIZERS = ("sentencepiece", "open_clip")
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The values a field accepts, and how an error says so."""
+
+    text: str
+    accepts: Callable[[Any], bool]
+
+
+def at_least(n: int) -> Domain:
+    return Domain(f">= {n}", lambda v: v >= n)
+
+
+def one_of(*values: str) -> Domain:
+    return Domain(f"one of {values}", lambda v: v in values)
+
+
+POSITIVE = Domain("> 0", lambda v: v > 0)
+UNIT = Domain("in (0, 1]", lambda v: 0 < v <= 1)
+WEIGHTS = Domain(
+    "three weights >= 0, not all 0 (a1, a2, a3)",
+    lambda v: len(v) == 3 and min(v) >= 0 and max(v) > 0,
+)
+TEACHER_DOMAINS = {
+    "steps": at_least(0),
+    "lr": POSITIVE,
+    "batch_size": at_least(1),
+    "weight_decay": at_least(0),
+    "warmup_steps": at_least(0),
+}
+# Every number, tuple and choice of every section has a domain here (a test holds to it);
+# floats are also checked finite. Limits set by the data (the reward set and batches drawn
+# from the train split) are checked by `check_sizes` once the data is read.
+DOMAINS: dict[type, dict[str, Domain]] = {
+    TeacherConfig: TEACHER_DOMAINS,
+    DistillConfig: {
+        "steps": at_least(1),
+        "rounds": at_least(1),
+        "warmup_rounds": at_least(0),
+        "gamma": UNIT,
+        "alpha": WEIGHTS,
+        "lr": POSITIVE,
+        "weight_decay": at_least(0),
+        "batch_size": at_least(1),
+        "reward_set_size": at_least(1),
+        "temperature": POSITIVE,
+        "reward": one_of("relative", "absolute"),
+        "reward_loss": one_of("full", "pred", "module"),
+        "arms": one_of("modules", "subsets"),
+        "posterior": one_of("gaussian", "beta"),
+        "warmup": one_of("round-robin", "random", "all"),
+        "student_init": one_of("random", "teacher-layers"),
+        "layer_loss_positions": one_of("non-pad", "all"),
+    },
+    NumericsConfig: {
+        "mode": one_of("portable", "native"),
+        "threads": at_least(1),
+        "teacher_threads": at_least(1),
+    },
+    StudyConfig: {
+        "vocab_size": at_least(5),  # 4 special pieces; the text's characters need more
+        "context_length": at_least(2),  # one text token and the end token
+        "answer_top_k": at_least(1),
+        "teacher_cache_dtype": one_of("float32", "float16", "bfloat16"),
+        "eval_batch_size": at_least(1),
+        "eval_every_rounds": at_least(0),  # 0: no curve
+        "tokenizer": one_of(*TOKENIZERS),
+        "max_steps": at_least(0),  # 0: no cap
+    },
+}
+
+
 def validate(cfg: StudyConfig) -> None:
-    if cfg.tokenizer not in TOKENIZERS:
-        raise ConfigError(f"tokenizer must be one of {TOKENIZERS}, got {cfg.tokenizer!r}")
-    if cfg.max_steps < 0:
-        raise ConfigError(f"max_steps must be >= 0 (0: no cap), got {cfg.max_steps}")
+    """Every field against its domain, before any work starts: a bad value stops the command
+    naming the field, not a run or a traceback later."""
+    _check_domains(cfg, "")
     if cfg.teacher_checkpoint and cfg.teacher_finetuned:
         raise ConfigError(
             "teacher_checkpoint (fine-tune from it) and teacher_finetuned (use it as it is) "
             "exclude each other; set one"
         )
     d = cfg.distill
-    for name in ("steps", "rounds", "batch_size", "reward_set_size"):
-        if getattr(d, name) <= 0:
-            raise ConfigError(f"distill.{name} must be positive, got {getattr(d, name)}")
-    if len(d.alpha) != 3 or min(d.alpha) < 0:
-        raise ConfigError(f"distill.alpha must be three weights >= 0 (a1, a2, a3), got {d.alpha}")
-    if d.lr <= 0 or d.temperature <= 0:
-        raise ConfigError(
-            f"distill.lr and distill.temperature must be > 0, got {d.lr}, {d.temperature}"
-        )
-    if not 0.0 < d.gamma <= 1.0:
-        raise ConfigError(f"distill.gamma must lie in (0, 1], got {d.gamma}")
-    if d.rounds <= 0 or d.steps % d.rounds:
+    if d.steps % d.rounds:
         raise ConfigError(f"distill.rounds (P={d.rounds}) must divide distill.steps (T={d.steps})")
-    if not 0 <= d.warmup_rounds <= d.rounds:
-        raise ConfigError(f"distill.warmup_rounds must lie in [0, P], got {d.warmup_rounds}")
-    choices = {
-        "reward": ("relative", "absolute"),
-        "reward_loss": ("full", "pred", "module"),
-        "arms": ("modules", "subsets"),
-        "posterior": ("gaussian", "beta"),
-        "warmup": ("round-robin", "random", "all"),
-        "student_init": ("random", "teacher-layers"),
-        "layer_loss_positions": ("non-pad", "all"),
-    }
-    for name, allowed in choices.items():
-        value = getattr(d, name)
-        if value not in allowed:
-            raise ConfigError(f"distill.{name} must be one of {allowed}, got {value!r}")
-    dtypes = ("float32", "float16", "bfloat16")
-    if cfg.teacher_cache_dtype not in dtypes:
+    if d.warmup_rounds > d.rounds:
         raise ConfigError(
-            f"teacher_cache_dtype must be one of {dtypes}, got {cfg.teacher_cache_dtype!r}"
+            f"distill.warmup_rounds must lie in [0, P={d.rounds}], got {d.warmup_rounds}"
         )
+
+
+def _check_domains(obj: Any, prefix: str) -> None:
+    domains = DOMAINS.get(type(obj), {})
+    for f in dataclasses.fields(obj):
+        name, value = prefix + f.name, getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_domains(value, f"{name}.")
+            continue
+        items = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(x, float) and not math.isfinite(x) for x in items):
+            raise ConfigError(f"{name} must be a finite number, got {_show(value)}")
+        domain = domains.get(f.name)
+        if domain is not None and not domain.accepts(value):
+            raise ConfigError(f"{name} must be {domain.text}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+
+
+def check_sizes(cfg: StudyConfig, train_examples: int, train_file: str) -> None:
+    """The limits the train split sets, checked as soon as it is read: the reward set is drawn
+    from it and held out of training, and every batch must fill (spec/optima.md §4)."""
+    d = cfg.distill
+    where = f"the {train_examples} examples of the train split ({train_file})"
+    if d.reward_set_size >= train_examples:
+        raise ConfigError(
+            f"distill.reward_set_size {d.reward_set_size} leaves no training examples: the "
+            f"reward set is drawn from {where} and held out of training"
+        )
+    pool = train_examples - d.reward_set_size
+    if d.batch_size > pool:
+        raise ConfigError(
+            f"distill.batch_size {d.batch_size} is larger than the {pool} training examples "
+            f"left of {where} once the reward set ({d.reward_set_size}) is held out"
+        )
+    if not cfg.teacher_finetuned and cfg.teacher.batch_size > train_examples:
+        raise ConfigError(f"teacher.batch_size {cfg.teacher.batch_size} is larger than {where}")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -321,4 +416,7 @@ def parse_seeds(text: str) -> list[int]:
         raise ConfigError(f"--seeds must be integers separated by commas, got {text!r}") from e
     if not seeds:
         raise ConfigError("--seeds names no seed")
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise ConfigError(f"--seeds must be integers >= 0, got {negative[0]}")
     return seeds

@@ -21,6 +21,15 @@ from harness.models.presets import preset
 
 PAPER_VOCAB = 64_000  # CoCa's sentencepiece vocabulary (its paper, §4.1)
 GIB = 2**30
+HOUR = 3600.0
+
+# Peak dense bfloat16 matrix throughput of one chip, FLOP/s, as the vendors publish it:
+# TPU v4 275e12 (Google Cloud TPU docs, "TPU v4": 275 TFLOPS bf16 per chip); TPU v5e 197e12
+# (Google Cloud TPU docs, "TPU v5e": 197 TFLOPS bf16 per chip); A100 312e12 (NVIDIA A100
+# Tensor Core GPU datasheet: 312 TFLOPS BF16 dense, 624 with sparsity); H100 SXM 989e12
+# (NVIDIA H100 Tensor Core GPU datasheet: 1,979 TFLOPS BF16 with sparsity, half of it dense).
+ACCELERATORS = {"tpu-v4": 275e12, "tpu-v5e": 197e12, "a100": 312e12, "h100-sxm": 989e12}
+UTILISATION = 0.4  # default share of the peak a training step sustains (model FLOPs utilisation)
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -83,8 +92,33 @@ def _activation_bytes(model: CoCa, batch: int) -> int:
     return int(sum(2 * s * batch * h * (34 + 5 * a * s / h) * n for s, h, a, n in towers))
 
 
-def plan(cfg: StudyConfig, views: int = 1) -> dict[str, Any]:
-    """The numbers `optima-repro plan` prints; `views` images per example (NLVR2: 2)."""
+def accelerator_time(
+    run: int, teacher: int, runs: int, utilisation: float
+) -> dict[str, dict[str, float]]:
+    """Hours of one chip per run and per grid (`runs` runs plus the teacher's fine-tuning,
+    done once per study) at `utilisation` of each chip's bf16 peak; N chips in data parallel
+    take about 1/N of it."""
+    out = {}
+    for name, peak in ACCELERATORS.items():
+        rate = peak * utilisation
+        out[name] = {
+            "peak_bf16_flops_per_second": peak,
+            "hours_per_run": round(run / rate / HOUR, 2),
+            "hours_teacher_finetune": round(teacher / rate / HOUR, 2),
+            "hours_per_grid": round((runs * run + teacher) / rate / HOUR, 2),
+        }
+    return out
+
+
+def plan(
+    cfg: StudyConfig,
+    views: int = 1,
+    utilisation: float = UTILISATION,
+    rows: int = 4,
+    seeds: int = 3,
+) -> dict[str, Any]:
+    """The numbers `optima-repro plan` prints; `views` images per example (NLVR2: 2); a grid
+    is `rows` schedulers x `seeds` runs."""
     d = cfg.distill
     teacher, student = _model(cfg.teacher.model, cfg), _model(d.student, cfg)
     t_sizes, s_sizes = teacher.config.module_sizes(), student.config.module_sizes()
@@ -104,6 +138,10 @@ def plan(cfg: StudyConfig, views: int = 1) -> dict[str, Any]:
     step = pairs * (3 * f_student + (0 if cfg.teacher_cache else f_teacher))
     reward = 2 * d.reward_set_size * views * f_student
     run = d.steps * step + d.rounds * reward
+    # the teacher's fine-tuning (task loss only, forward and backward), unless one is given
+    teacher_finetune = 0 if cfg.teacher_finetuned else cfg.teacher.steps * (
+        cfg.teacher.batch_size * views * 3 * f_teacher
+    )
     weights = 4 * (_count(teacher) + _count(student))
     training = 4 * _count(student) + _optimizer_state_bytes(student)
     activations = _activation_bytes(student, pairs)
@@ -128,6 +166,14 @@ def plan(cfg: StudyConfig, views: int = 1) -> dict[str, Any]:
             "reward_per_round": reward,
             "per_run": run,
             "teacher_outputs_cached": cfg.teacher_cache,
+            "teacher_finetune": teacher_finetune,
+        },
+        "accelerators": {
+            "utilisation": utilisation,
+            "grid": {"rows": rows, "seeds": seeds, "runs": rows * seeds},
+            "assumes": "precision=bf16, one chip; hours = FLOPs / (peak * utilisation); a grid "
+            "is its runs plus the teacher's fine-tuning once",
+            "chips": accelerator_time(run, teacher_finetune, rows * seeds, utilisation),
         },
         "memory_gib": {
             "weights_teacher_and_student": round(weights / GIB, 2),

@@ -11,18 +11,18 @@ worlds' train text. Cached under a key of everything that shapes it; trained und
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from harness.atomic import atomic_path
 from harness.checkpoint import exclusive
 from harness.config import CONTEXT, SPLITS, StudyConfig, config_hash
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.integrity import clear_temps, record, verified
 from harness.models.build import build_task_model, module_shapes
-from harness.runs import write_json_atomic
+from harness.numerics import teacher_identity
 from harness.tasks import TASKS, get_task
 from harness.teacher import TEACHER_SEED, code_hash, train_supervised
 
@@ -66,17 +66,14 @@ def ensure_pretrained(
             "tokenizer": tokenizer.sha256,
             "code": code_hash(CORPUS),
             "max_steps": cfg.max_steps,
+            "numerics": teacher_identity(cfg.numerics),
         }
     )
     folder = workdir / "pretrained" / f"coca-{p.model}-{key}"
     weights, meta_file = folder / "coca.pt", folder / "coca.json"
     with exclusive(folder.with_name(folder.name + ".lock"), wait=True):
-        try:
-            meta = json.loads(meta_file.read_text())
-            intact = hashlib.sha256(weights.read_bytes()).hexdigest() == meta["sha256"]
-        except (OSError, json.JSONDecodeError, KeyError):
-            intact = False
-        if intact:
+        clear_temps(folder)
+        if verified(weights, meta_file, "pre-trained CoCa") is not None:  # coca.json: checksum
             print(f"pre-trained CoCa: reusing {folder}")
             state = torch.load(weights, map_location="cpu", weights_only=True)
             return Pretrained(state, key, folder)
@@ -90,12 +87,9 @@ def ensure_pretrained(
             model, p, task, train, device, progress, "pre-training", cfg.max_steps
         )
         state = {k: v.cpu() for k, v in model.coca.state_dict().items()}
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = weights.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(weights)
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-        write_json_atomic(meta_file, {"key": key, "sha256": digest, "seconds": seconds})
+        with atomic_path(weights) as tmp, open(tmp, "wb") as f:  # a full disk: an OSError
+            torch.save(state, f)
+        record(weights, meta_file, {"key": key, "seconds": seconds})
     steps = min(p.steps, cfg.max_steps) if cfg.max_steps else p.steps
     print(f"pre-trained CoCa: {steps} captioning steps in {seconds:.0f} s, saved to {folder}")
     return Pretrained(state, key, folder)

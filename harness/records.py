@@ -9,6 +9,8 @@ no torch and no models: a report is a function of records alone.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,32 @@ class RecordError(UserError):
         self.file, self.field = str(file), field
         where = self.file if field is None else f"{self.file}, field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class DamagedRecord(RecordError):
+    """A record whose bytes are not UTF-8 JSON (a crash, a bad disk), not a wrong field."""
+
+    def __init__(self, file: Path | str, problem: str) -> None:
+        self.problem = problem
+        super().__init__(file, problem)
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A damaged `record.json`, placed by its path: <task>/<study>/<scheduler>/seed-<n>/."""
+
+    path: Path
+    scheduler: str
+    seed: int
+    problem: str
+
+    @property
+    def study_dir(self) -> Path:
+        return self.path.parents[2]
+
+    @property
+    def task(self) -> str:
+        return self.path.parents[3].name
 
 
 @dataclass(frozen=True)
@@ -106,6 +134,7 @@ class Provenance:
     evaluator: dict[str, Any]
     ours_options: dict[str, Any]
     optimizer: dict[str, Any]
+    numerics: dict[str, Any]  # harness.numerics.settle's findings; {} in records before them
 
 
 @dataclass(frozen=True)
@@ -283,6 +312,7 @@ def parse_record(obj: Any, path: Path) -> RunRecord:
     """A record dict (as `harness.study.execute_run` builds it) -> RunRecord, or RecordError."""
     version = check_version(obj, path)
     r = _Reader(path)
+    _check_finite(r, obj)
     status = r.text(obj, "status", "status")
     if status not in STATUSES:
         raise r.fail("status", " or ".join(map(repr, STATUSES)), status)
@@ -322,6 +352,19 @@ def parse_record(obj: Any, path: Path) -> RunRecord:
         provenance=_provenance(r, r.obj(obj, "provenance", "provenance")),
         error=None if complete else _error(r, obj.get("error")),
     )
+
+
+def _check_finite(r: _Reader, obj: Any) -> None:
+    """Records are written without NaN or infinity; Python's json reads a hand-edited one."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise r.fail(where, "a finite number", v)
+        if isinstance(v, dict):
+            stack += [(f"{where}.{k}" if where else str(k), x) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
 
 
 def _config(r: _Reader, c: dict) -> RecordConfig:
@@ -408,6 +451,7 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
         evaluator=r.obj(p, "evaluator", "provenance.evaluator"),
         ours_options=r.obj(p, "ours_options", "provenance.ours_options"),
         optimizer=p.get("optimizer") if isinstance(p.get("optimizer"), dict) else {},
+        numerics=r.obj(p, "numerics", "provenance.numerics") if "numerics" in p else {},
     )
 
 
@@ -433,34 +477,59 @@ def _error(r: _Reader, e: Any) -> RunError:
 
 def read_record_file(path: Path) -> RunRecord:
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(path.read_bytes().decode("utf-8"))
     except json.JSONDecodeError as e:
-        raise RecordError(path, f"malformed JSON at line {e.lineno}: {e.msg}") from e
+        raise DamagedRecord(path, f"malformed JSON at line {e.lineno}: {e.msg}") from e
+    except UnicodeDecodeError as e:
+        raise DamagedRecord(path, f"not UTF-8 text (byte {e.start})") from e
+    except RecursionError as e:
+        raise DamagedRecord(path, "JSON nested too deep") from e
+    except OSError as e:
+        raise DamagedRecord(path, f"unreadable ({e.strerror or e})") from e
     return parse_record(obj, path)
 
 
-def load_records(runs_dir: Path) -> list[RunRecord]:
-    """Every `record.json` under `runs_dir` (any depth), in path order."""
+def load_records(runs_dir: Path) -> list[RunRecord | Damaged]:
+    """Every `record.json` under `runs_dir` (any depth), in path order. One whose bytes cannot
+    be decoded stands as a `Damaged`, so the report lists its run instead of stopping; one that
+    decodes but holds a wrong field stops the report with a RecordError naming it."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise RecordError(runs_dir, "no such directory of run records")
-    return [read_record_file(p) for p in sorted(runs_dir.rglob(RECORD)) if p.is_file()]
+    out: list[RunRecord | Damaged] = []
+    for path in sorted(p for p in runs_dir.rglob(RECORD) if p.is_file()):
+        try:
+            out.append(read_record_file(path))
+        except DamagedRecord as e:
+            seed = re.fullmatch(r"seed-(\d+)", path.parent.name)
+            if seed is None or len(path.relative_to(runs_dir).parts) < 4:
+                raise  # not where `reproduce` writes records: no run to list it under
+            out.append(Damaged(path, path.parents[1].name, int(seed[1]), e.problem))
+    return out
 
 
 # -- studies: which records one task's report covers, and which runs it lacks
 
 
 def group_studies(
-    records: Iterable[RunRecord], expected: Mapping[str, Grid] | None = None
+    records: Iterable[RunRecord | Damaged], expected: Mapping[str, Grid] | None = None
 ) -> dict[str, Study]:
     """One study per task. The grid in `expected` names it; otherwise the study with the most
     complete runs (then the most steps, then the config hash) so the choice is a function of
-    the records, and the others are named in the report rather than mixed into its tables."""
+    the records, and the others are named in the report rather than mixed into its tables.
+    A damaged record belongs to the study of the records in its study folder; its run is
+    listed as missing, with the reason."""
     expected = dict(expected or {})
     by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
+    damaged = []
     for rec in records:
-        by_key.setdefault(rec.study_key, []).append(rec)
-    tasks = sorted({k[0] for k in by_key} | set(expected))
+        if isinstance(rec, Damaged):
+            damaged.append(rec)
+        else:
+            by_key.setdefault(rec.study_key, []).append(rec)
+    key_of = {_study_dir(r.path): key for key, recs in by_key.items() for r in recs}
+    placed = [(d, k, k[0] if k else d.task) for d in damaged for k in [key_of.get(d.study_dir)]]
+    tasks = sorted({k[0] for k in by_key} | set(expected) | {t for _, _, t in placed})
     studies = {}
     for task in tasks:
         keys = sorted(k for k in by_key if k[0] == task)
@@ -473,9 +542,24 @@ def group_studies(
             (x for k in chosen for x in by_key[k]), key=lambda x: (x.scheduler, x.seed, x.path)
         )
         _check_unique(recs)
-        others = tuple(_describe(k, by_key[k]) for k in keys if k not in chosen)
-        studies[task] = Study(task, tuple(recs), _missing(recs, grid), others)
+        others = [_describe(k, by_key[k]) for k in keys if k not in chosen]
+        broken = {}
+        for d, k, t in placed:
+            if t != task:
+                continue
+            if k in chosen or (k is None and not chosen):
+                broken[(d.scheduler, d.seed)] = (
+                    f"record damaged ({d.problem}); `optima-repro reproduce` sets it aside and "
+                    "runs it again"
+                )
+            else:
+                others.append(f"a damaged record of {d.scheduler} seed {d.seed}: {d.problem}")
+        studies[task] = Study(task, tuple(recs), _missing(recs, grid, broken), tuple(others))
     return studies
+
+
+def _study_dir(path: Path) -> Path | None:
+    return path.parents[2] if len(path.parents) > 2 else None
 
 
 def _study_rank(recs: list[RunRecord]) -> tuple[int, int, str]:
@@ -502,10 +586,12 @@ def _check_unique(recs: list[RunRecord]) -> None:
             )
 
 
-def _missing(recs: list[RunRecord], grid: Grid | None) -> tuple[Missing, ...]:
+def _missing(
+    recs: list[RunRecord], grid: Grid | None, damaged: Mapping[tuple[str, int], str]
+) -> tuple[Missing, ...]:
     have = {(r.scheduler, r.seed) for r in recs}
-    schedulers = {r.scheduler for r in recs}
-    seeds = {r.seed for r in recs}
+    schedulers = {r.scheduler for r in recs} | {s for s, _ in damaged}
+    seeds = {r.seed for r in recs} | {n for _, n in damaged}
     reasons = {}
     for s in schedulers:
         for n in seeds:
@@ -514,6 +600,7 @@ def _missing(recs: list[RunRecord], grid: Grid | None) -> tuple[Missing, ...]:
         for s in grid.schedulers:
             for n in grid.seeds:
                 reasons[(s, n)] = "no record; the grid asked for this run"
+    reasons.update(damaged)
     return tuple(
         Missing(s, n, why) for (s, n), why in sorted(reasons.items()) if (s, n) not in have
     )

@@ -9,6 +9,7 @@ PNG software stamp, so the same records give byte-identical files. Never imports
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from harness import numerics  # noqa: E402
 from harness.errors import UserError  # noqa: E402
 from harness.records import (  # noqa: E402
     Grid,
@@ -292,6 +294,7 @@ def render_task(
         return "\n".join(lines) + "\n", set()
     first = (study.complete or study.records)[0]
     lines += [_setup(first), ""]
+    lines += _mixed_numerics(study)
     names = _schedulers([r.scheduler for r in study.records] + [m.scheduler for m in study.missing])
     lines += _main_table(study, spec, names, published)
     lines += _per_seed(study, spec, names)
@@ -473,8 +476,8 @@ def _provenance(study: Study) -> list[str]:
         "- packages: "
         + ", ".join(f"{k} {_distinct(x.packages.get(k) for x in p)}" for k in packages),
         f"- python {_distinct(x.python for x in p)}, platform `{_distinct(x.platform for x in p)}`",
-        f"- device `{_distinct(x.device for x in p)}`, torch threads "
-        f"{_distinct(x.torch_threads for x in p)}",
+        f"- device `{_distinct(x.device for x in p)}`, CPU `{_distinct(_cpu(x) for x in p)}`",
+        f"- numerics: {_distinct(numerics.describe(x.numerics) for x in p)}",
         f"- data: {_distinct(x.data.source for x in p)} at `{_distinct(x.data.root for x in p)}`; "
         f"splits {_distinct(_kv(x.data.splits) for x in p)}",
         f"- data sha256 `{_distinct(x.data.sha256 for x in p)}`",
@@ -487,6 +490,30 @@ def _provenance(study: Study) -> list[str]:
         lines.append(f"- optimizer: {_distinct(_kv(x.optimizer, ': ') for x in p)}")
     lines += [f"- run wall time: {wall:.0f} s over {len(recs)} runs", ""]
     return lines
+
+
+def _cpu(p: Any) -> str:
+    found = p.numerics
+    return f"{found['cpu']} ({', '.join(found['cpu_flags'])})" if found else p.platform
+
+
+def _mixed_numerics(study: Study) -> list[str]:
+    """Records of one study from different kernels or thread counts: their digits differ by
+    arithmetic alone, so the report says so at the top (and `report` warns)."""
+    kinds = numerics.mixed([r.provenance.numerics for r in study.records])
+    if not kinds:
+        return []
+    print(
+        f"warning: {study.task}: its records come from {len(kinds)} different numerics",
+        file=sys.stderr,
+    )
+    return [
+        f"**Warning: these records come from {len(kinds)} different numerics**, so their digits "
+        "differ by arithmetic as well as by method (see Provenance):",
+        "",
+        *[f"- {k}" for k in kinds],
+        "",
+    ]
 
 
 def _skipped_lines(p: Sequence[Any]) -> list[str]:

@@ -7,17 +7,16 @@ provenance footer quotes: resolved config, metrics, round traces, timing, proven
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.atomic import set_aside
 from harness.config import OURS_OPTIONS, StudyConfig
 
 SCHEMA_VERSION = 1
@@ -25,31 +24,27 @@ RECORD = "record.json"
 PACKAGES = ("optima-repro", "torch", "numpy", "transformers", "sentencepiece", "pillow")
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_dir(study_dir: Path, scheduler: str, seed: int) -> Path:
     return study_dir / scheduler / f"seed-{seed}"
 
 
 def read_record(path: Path) -> dict | None:
+    """The record at `path`, or None when there is none. One that cannot be read back (bytes
+    that are not UTF-8 JSON, an unreadable file) is set aside as `record.json.damaged-<n>` and
+    counts as none: the run is done again, resuming from its last intact checkpoint."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        why = str(e)
+    else:
+        if isinstance(record, dict):
+            return record
+        why = "not a JSON object"
+    if (aside := set_aside(path)) is not None:
+        print(f"run record {path}: damaged ({why}); kept as {aside.name}, the run is done again")
+    return None
 
 
 def is_complete(folder: Path, config_hash: str) -> bool:
@@ -90,7 +85,10 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def provenance(cfg: StudyConfig, device: torch.device, data: dict, evaluator: dict) -> dict:
+def provenance(
+    cfg: StudyConfig, device: torch.device, data: dict, evaluator: dict, numerics: dict
+) -> dict:
+    """`numerics`: what `harness.numerics.settle` found in force for this run."""
     return {
         "git": git_commit(),
         "packages": package_versions(),
@@ -98,6 +96,7 @@ def provenance(cfg: StudyConfig, device: torch.device, data: dict, evaluator: di
         "platform": platform.platform(),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "numerics": numerics,
         "data": data,
         "evaluator": evaluator,
         "ours_options": {k: getattr(cfg.distill, k) for k in OURS_OPTIONS},

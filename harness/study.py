@@ -13,29 +13,23 @@ from pathlib import Path
 
 import torch
 
+from harness.atomic import write_json
 from harness.backend import Backend
 from harness.checkpoint import Checkpoints, exclusive
-from harness.config import StudyConfig, config_hash
+from harness.config import StudyConfig, check_sizes, config_hash
 from harness.data.open_clip_tokenizer import OpenClipTokenizer
 from harness.data.skips import skipping_bad_records
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_key, ensure_cached
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, UserError
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
 from harness.models.presets import PRETRAINED_ONLY
+from harness.numerics import settle
 from harness.pretrain import ensure_pretrained, shared_tokenizer
-from harness.runs import (
-    RECORD,
-    SCHEMA_VERSION,
-    is_complete,
-    provenance,
-    read_record,
-    run_dir,
-    write_json_atomic,
-)
+from harness.runs import RECORD, SCHEMA_VERSION, is_complete, provenance, read_record, run_dir
 from harness.schedulers import build_scheduler
 from harness.seeding import torch_seeded
 from harness.tasks import get_task
@@ -107,11 +101,17 @@ def study_tokenizer(
         tokenizer = OpenClipTokenizer()
         print(f"tokenizer: open_clip BPE, {tokenizer.vocab_size} ids ({tokenizer.folder})")
         return tokenizer
-    if synthetic_pretraining:
-        tokenizer = shared_tokenizer(workdir, cfg.world, cfg.vocab_size, progress)
-    else:
-        texts = task.texts(train_split)
-        tokenizer = Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, cfg.vocab_size))
+    try:
+        if synthetic_pretraining:
+            tokenizer = shared_tokenizer(workdir, cfg.world, cfg.vocab_size, progress)
+        else:
+            texts = task.texts(train_split)
+            tokenizer = Tokenizer(ensure_tokenizer(workdir / "tokenizers", texts, cfg.vocab_size))
+    except RuntimeError as e:  # sentencepiece's: fewer pieces than the text has characters
+        raise ConfigError(
+            f"vocab_size {cfg.vocab_size}: sentencepiece cannot train this vocabulary on the "
+            f"train text ({str(e).rsplit('] ', 1)[-1].strip()})"
+        ) from e
     print(f"tokenizer: {tokenizer.vocab_size} sentencepiece pieces in {tokenizer.folder}")
     return tokenizer
 
@@ -127,6 +127,7 @@ def prepare_teacher(
     """Data, tokenizer and the fine-tuned teacher (trained once, then read from its cache).
     With `skip_bad_records` a record the readers would refuse is left out, and the run
     records list it."""
+    settle(cfg.numerics, cfg.numerics.teacher_threads, device.type)  # the teacher's numerics
     spec = get_task(cfg.task)
     given = cfg.teacher_checkpoint or cfg.teacher_finetuned
     if cfg.teacher.model in PRETRAINED_ONLY and not given:
@@ -155,14 +156,14 @@ def prepare_teacher(
     # the synthetic worlds share a tokenizer whether or not a checkpoint replaces pre-training
     shared = cfg.pretrain is not None and data_root is None
     tokenizer = study_tokenizer(cfg, task, train_split, shared, workdir, progress)
+    size = image_size(cfg)
+    train = task.examples(train_split, tokenizer, size, cfg.context_length, progress)
+    check_sizes(cfg, len(train), cfg.train_split)  # before minutes of training
     pretrained = (
         ensure_pretrained(cfg, tokenizer, workdir, device, progress)
         if shared and not given
         else None
     )
-
-    size = image_size(cfg)
-    train = task.examples(train_split, tokenizer, size, cfg.context_length, progress)
     evaluation = task.examples(eval_split, tokenizer, size, cfg.context_length, progress)
     extra = {
         name: task.examples(split, tokenizer, size, cfg.context_length, progress)
@@ -253,6 +254,7 @@ def _prepare(
     skip_bad_records: bool,
 ) -> Study:
     device = backend.device
+    backend.check_batch(cfg.distill.batch_size)
     p = prepare_teacher(cfg, data_root, workdir, device, progress, skip_bad_records)
     task, train, teacher = p.task, p.train, p.teacher
     label, base = task.baseline(p.train_split, p.evaluation)
@@ -309,6 +311,7 @@ def execute_run(
 ) -> dict:
     """One run, resumed from its latest round checkpoint under `folder` if there is one."""
     cfg, task = study.cfg, study.task
+    numerics = settle(cfg.numerics, cfg.numerics.threads, study.device.type)
     start = time.perf_counter()
     compiled_before = study.backend.compile_stats()
     record = {
@@ -325,7 +328,7 @@ def execute_run(
         "metrics": {},
         "rounds": [],
         "timing": {},
-        "provenance": provenance(cfg, study.device, study.data, task.evaluator),
+        "provenance": provenance(cfg, study.device, study.data, task.evaluator, numerics),
     }
     try:
         t_shapes = module_shapes(cfg.teacher.model)
@@ -354,7 +357,9 @@ def execute_run(
                 student, study.evaluation, study.device, cfg.eval_batch_size
             ),
             eval_every_rounds=cfg.eval_every_rounds,
-            checkpoints=Checkpoints(folder / "checkpoints", cfg.hash()),
+            checkpoints=Checkpoints(
+                folder / "checkpoints", cfg.hash(), writer=study.backend.is_main
+            ),
             max_steps=cfg.max_steps,
             backend=study.backend,
         )
@@ -415,6 +420,33 @@ def run_grid(
     return [read_record(run_dir(study.study_dir, n, s) / RECORD) for n, s in todo]
 
 
+class RecordWriteError(UserError):
+    """A run record that cannot be written (a full disk): the grid stops, nothing is lost."""
+
+
+def write_record(path: Path, record: dict) -> dict:
+    """Write `record`; when that fails (a full disk, a number JSON cannot hold), write a
+    failed-run record saying why in its place. Returns what was written."""
+    try:
+        write_json(path, record)
+        return record
+    except (OSError, ValueError) as e:
+        why = f"its record {path.name} could not be written: {e}"
+    if record.get("error"):
+        why = f"{record['error']['message']}; then {why}"
+    failed = {**record, "status": "failed", "metrics": {}, "rounds": [], "error": {"message": why}}
+    try:
+        write_json(path, failed)
+    except (OSError, ValueError) as e:
+        raise RecordWriteError(
+            f"run {record['scheduler']} seed {record['seed']}: {why}; a failed-run record "
+            f"could not be written either ({e}). Free space (or fix permissions) and run the "
+            "same command again: complete runs are skipped, this one resumes from its last "
+            "checkpoint"
+        ) from e
+    return failed
+
+
 def _run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:
     """Run unless complete; False when another process holds the run and `wait` is false."""
     folder = run_dir(study.study_dir, name, seed)
@@ -434,7 +466,7 @@ def _run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) ->
         record = execute_run(study, name, seed, folder, progress and backend.is_main)
         if not backend.is_main:
             return True
-        write_json_atomic(folder / RECORD, record)
+        record = write_record(folder / RECORD, record)
     if record["status"] == "complete":
         print(f"run {name} seed {seed}: {record['metrics']['primary']:.2f} -> {folder / RECORD}")
     else:

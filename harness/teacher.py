@@ -7,9 +7,7 @@ alone)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,13 +17,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from harness.atomic import atomic_path
 from harness.backend import step_end
 from harness.checkpoint import exclusive
 from harness.config import StudyConfig, config_hash
 from harness.data.order import BatchOrder
+from harness.integrity import clear_temps, record, sha256_file, verified
 from harness.models.build import build_task_model, load_checkpoint, load_pretrained
 from harness.models.weights import check_keys, read_state_dict
-from harness.runs import write_json_atomic
+from harness.numerics import teacher_identity
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
 SHAPING_SOURCES = (
@@ -75,26 +75,19 @@ def teacher_key(
             "data": data_sha,
             "code": code_hash(cfg.task),
             "max_steps": cfg.max_steps,
+            "numerics": teacher_identity(cfg.numerics),
         }
     )
 
 
-def file_sha256(path: Path) -> str:
-    """A checkpoint's identity in cache keys (its path may move; its bytes do not)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def starting_point(cfg: StudyConfig, pretrained) -> str | None:
     """What the teacher starts from, for its key: a given file's checksum, the embedded
-    pre-training's key, or nothing (trained from scratch)."""
+    pre-training's key, or nothing (trained from scratch). A checkpoint's identity is its
+    bytes' checksum (its path may move; its bytes do not)."""
     for kind in ("teacher_finetuned", "teacher_checkpoint"):
         path = getattr(cfg, kind)
         if path:
-            return f"{kind}:{file_sha256(Path(path))}"
+            return f"{kind}:{sha256_file(Path(path))}"
     return pretrained.key if pretrained else None
 
 
@@ -119,7 +112,8 @@ def ensure_teacher(
     weights, meta_file = folder / "teacher.pt", folder / "teacher.json"
     model = build_task_model(cfg.teacher.model, task, tokenizer, cfg.context_length, TEACHER_SEED)
     with exclusive(folder.with_name(folder.name + ".lock"), wait=True):  # one trainer at a time
-        meta = _intact(weights, meta_file)
+        clear_temps(folder)
+        meta = verified(weights, meta_file, "teacher")  # teacher.json holds the checksum
         if meta is not None:
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             print(f"teacher: reusing {folder}")
@@ -142,34 +136,12 @@ def ensure_teacher(
                 model, cfg.teacher, task, train, device, progress, "teacher", cfg.max_steps
             )
         metrics = evaluate(model)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = weights.with_suffix(".tmp")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, weights)
-        meta = {
-            "key": key,
-            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-            "metrics": metrics,
-            "seconds": seconds,
-            "config": asdict(cfg.teacher),
-        }
-        write_json_atomic(meta_file, meta)  # written last: it marks a complete teacher
+        with atomic_path(weights) as tmp, open(tmp, "wb") as f:  # a full disk: an OSError
+            torch.save(model.state_dict(), f)
+        meta = {"key": key, "metrics": metrics, "seconds": seconds, "config": asdict(cfg.teacher)}
+        record(weights, meta_file, meta)  # written last: it marks a complete teacher
     print(f"teacher: {task.metric_name} {metrics['primary']:.2f}, saved to {folder}")
     return Teacher(model.eval(), key, folder, metrics, seconds)
-
-
-def _intact(weights: Path, meta_file: Path) -> dict | None:
-    """The cached teacher's metadata if its weights match the recorded checksum; a missing,
-    truncated or corrupted file means the teacher is trained again."""
-    try:
-        meta = json.loads(meta_file.read_text())
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    except (OSError, json.JSONDecodeError):
-        return None
-    if digest != meta.get("sha256"):
-        print(f"teacher: {weights} does not match its recorded checksum; training it again")
-        return None
-    return meta
 
 
 def train_supervised(

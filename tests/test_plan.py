@@ -31,6 +31,10 @@ def test_paper_preset_matches_the_papers_sizes(capsys):
     assert f["per_step"] == 64 * per_pair
     assert f["per_run"] == 100_000 * f["per_step"] + 100 * f["reward_per_round"]
     assert 0 < p["memory_gib"]["total_estimate"] < 1000
+    chips = p["accelerators"]["chips"]  # CoCa-Large: chip-hours, not seconds
+    assert chips["h100-sxm"]["hours_per_run"] < chips["a100"]["hours_per_run"]
+    assert chips["tpu-v4"]["hours_per_run"] < chips["tpu-v5e"]["hours_per_run"]
+    assert 1 < chips["tpu-v4"]["hours_per_run"] < chips["tpu-v4"]["hours_per_grid"]
 
 
 def test_overrides_and_two_image_tasks_change_the_plan(capsys):
@@ -58,3 +62,33 @@ def test_open_clip_architecture_is_planned_with_clips_vocabulary(capsys):
     assert clip["parameters"] == same["parameters"]
     assert clip["parameters"] != _plan(capsys, "vqa", *models)["parameters"]  # 64k pieces
     assert clip["layer_map"]["visual"] == list(range(1, 24, 2))
+
+
+
+def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
+    """Hours per run and per grid for each named chip, from the run's FLOPs at the stated
+    share of its bf16 peak; the grid is 4 rows x seeds plus the teacher's fine-tuning once.
+    The default preset: the arithmetic is the paper's, its models plan in a second."""
+    p = _plan(capsys, "vqa", "--preset", "default")
+    f, acc = p["flops"], p["accelerators"]
+    assert acc["utilisation"] == 0.4 and acc["grid"] == {"rows": 4, "seeds": 3, "runs": 12}
+    assert set(acc["chips"]) == {"tpu-v4", "tpu-v5e", "a100", "h100-sxm"}
+    assert f["teacher_finetune"] == 1000 * 64 * 3 * f["teacher_forward_per_pair"]
+    for chip in acc["chips"].values():
+        rate = chip["peak_bf16_flops_per_second"] * 0.4 * 3600
+        assert chip["hours_per_run"] == round(f["per_run"] / rate, 2)
+        assert chip["hours_per_grid"] == round((12 * f["per_run"] + f["teacher_finetune"]) / rate, 2)
+    faster = _plan(
+        capsys, "vqa", "--preset", "default", "--utilisation", "0.8", "--seeds", "0",
+        "--set", "teacher_finetuned=/ckpt/teacher.pt",
+    )  # fmt: skip
+    assert faster["accelerators"]["grid"]["runs"] == 4
+    assert faster["flops"]["teacher_finetune"] == 0  # a teacher given is not fine-tuned
+    for name, chip in faster["accelerators"]["chips"].items():
+        rate = chip["peak_bf16_flops_per_second"] * 0.8 * 3600
+        assert chip["hours_per_grid"] == round(4 * f["per_run"] / rate, 2), name
+
+
+def test_utilisation_out_of_range_is_a_clear_error(capsys):
+    assert main(["plan", "vqa", "--utilisation", "1.5"]) == 2
+    assert "--utilisation must be in (0, 1]" in capsys.readouterr().err

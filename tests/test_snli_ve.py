@@ -299,7 +299,7 @@ FAILURES = {
     "mistyped pairID": ({4: _edit(pairID=17)}, 4, "pairID", "expected a string"),
     "unknown label": ({4: _edit(gold_label="contradicts")}, 4, "gold_label", "unknown label"),
     "labels stop": ({5: _edit(gold_label=_DROP)}, 5, "gold_label", "missing"),
-    "duplicate pairID": ({4: _edit(pairID="3416050480.jpg#4r1e")}, 4, "pairID", "first on line 1"),
+    "duplicate pairID": ({4: _edit(pairID="3416050480.jpg#4r1e")}, 4, "pairID", "first at line 1"),
     "no image id": ({4: _edit(Flikr30kID=_DROP)}, 4, "Flickr30K_ID", "missing"),
     "mistyped image id": ({1: _edit(Flickr30K_ID=3416050480)}, 1, "Flickr30K_ID", "a string"),
     "image id is a path": ({1: _edit(Flickr30K_ID="../x")}, 1, "Flickr30K_ID", "image id"),
@@ -445,11 +445,12 @@ def test_evaluate_files_end_to_end(root: Path, tmp_path: Path) -> None:
 
 CSV_FAILURES = {
     "empty file": ("", None, "empty file"),
-    "wrong header": ("pair_id,label\nx,neutral\n", "line 1", "expected the header"),
-    "three columns": ("pairID,prediction\nx,neutral,1\n", "line 2", "expected 2 columns"),
-    "unknown label": ("pairID,prediction\nx,neutral\ny,maybe\n", "line 3", "unknown label"),
-    "duplicate": ("pairID,prediction\nx,neutral\nx,neutral\n", "line 3", "first on line 2"),
+    "wrong header": ("pair_id,label\nx,neutral\n", "line 1 (pair_id)", "a header row must read"),
+    "one column": ("pairID,prediction\nx\n", "line 2", "expected 'pairID,prediction'"),
+    "unknown label": ("pairID,prediction\nx,neutral\ny,maybe\n", "line 3 (y)", "expected one of"),
+    "duplicate": ("pairID,prediction\nx,neutral\nx,neutral\n", "line 3", "first at line 2"),
     "header only": ("pairID,prediction\n", None, "no predictions"),
+    "unclosed quote": ('x,neutral\n"y,neutral\n' + "z,neutral\n" * 20000, "line 2", "quote"),
 }
 
 

@@ -20,11 +20,18 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from harness.data.images import resolve_image
-from harness.data.json_fields import check_fields, gc_paused, kind_ok, load_json
+from harness.data.images import ImageFolders, decode_all, path_problem
+from harness.data.json_fields import (
+    check_fields,
+    first_seen,
+    gc_paused,
+    kind_ok,
+    load_json,
+    text_problem,
+)
 from harness.data.skips import skip_or_raise
 from harness.errors import ConfigError, DataError
 
@@ -97,7 +104,7 @@ def _read(root: Path, split: str, check_images: bool) -> tuple[CocoSplit, list[K
     if split not in SPLITS:
         raise ConfigError(f"unknown COCO Karpathy split {split!r}; expected one of {list(SPLITS)}")
     path = karpathy_path(root)
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO or a symlink loop is named by the read
         raise DataError(path, f"Karpathy split file not found under {root}")
     doc, sha = load_json(path)
     records = parse_karpathy(doc, path)
@@ -122,17 +129,24 @@ def _read(root: Path, split: str, check_images: bool) -> tuple[CocoSplit, list[K
     return CocoSplit(split=split, root=root, files={KARPATHY_FILE: sha}, images=images), kept
 
 
-def check(root: Path, split: str) -> dict[str, Any]:
-    """The JSON summary printed by ``optima-repro data check coco``."""
+def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check coco``; every image is decoded."""
     with gc_paused():
         data, records = _read(Path(root), split, check_images=True)
-    per_image = [len(im.captions) for im in data.images]
+    path = karpathy_path(data.root)
+    refs = {im.path: (path, f"cocoid {im.cocoid}", "filename") for im in data.images}
+    bad = decode_all(refs, progress=progress, desc=f"{split} images")
+    images = [im for im in data.images if im.path not in bad]
+    if not images:
+        raise DataError(path, f"no image of split {split!r} is readable")
+    records = [r for r, im in zip(records, data.images, strict=True) if im.path not in bad]
+    per_image = [len(im.captions) for im in images]
     karpathy = Counter(r.split for r in records)
     return {
         "dataset": "coco_karpathy",
         "split": split,
         "root": str(data.root),
-        "images": len(data.images),
+        "images": len(images),
         "karpathy_splits": dict(sorted(karpathy.items())),
         "captions": sum(per_image),
         "captions_per_image": {
@@ -140,7 +154,7 @@ def check(root: Path, split: str) -> dict[str, Any]:
             "max": max(per_image),
             "mean": round(sum(per_image) / len(per_image), 4),
         },
-        "folders": dict(sorted(Counter(im.path.parent.name for im in data.images).items())),
+        "folders": dict(sorted(Counter(im.path.parent.name for im in images).items())),
         "sha256": data.files,
     }
 
@@ -154,7 +168,7 @@ def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
         raise DataError(file, f"expected a JSON object at top level, got {type(doc).__name__}")
     check_fields(doc, _TOP_FIELDS, file, None)
     out: list[KarpathyRecord] = []
-    first: dict[int, int] = {}
+    first: dict[int, str] = {}
     for i, rec in enumerate(doc["images"]):
         try:
             cocoid = rec.get("cocoid") if isinstance(rec, dict) else None
@@ -167,14 +181,19 @@ def parse_karpathy(doc: Any, file: str | Path) -> list[KarpathyRecord]:
                     record=where,
                     field="split",
                 )
-            if cocoid in first:
-                raise DataError(
-                    file,
-                    f"duplicate cocoid (first at images[{first[cocoid]}])",
-                    record=f"images[{i}] ({where})",
-                    field="cocoid",
-                )
-            first[cocoid] = i
+            for name in ("filepath", "filename"):  # the one path rule, whatever the split
+                problem = path_problem(rec[name])
+                if problem is not None:
+                    raise DataError(file, problem, record=where, field=name)
+            first_seen(
+                first,
+                cocoid,
+                f"images[{i}]",
+                file,
+                what="cocoid",
+                record=f"images[{i}] ({where})",
+                field="cocoid",
+            )
             sentences = rec["sentences"]
             if not sentences:
                 raise DataError(file, "the image has no captions", record=where, field="sentences")
@@ -213,41 +232,22 @@ def _valid_sentence(s: Any) -> bool:
         and sentid >= 0
         and not raw.isspace()
         and raw != ""
+        and (raw.isascii() or text_problem(raw) is None)
     )
 
 
 def _image_finder(root: Path, source: Path) -> Callable[[KarpathyRecord], Path]:
-    """Image lookup against one listing per folder: ``resolve_image`` costs about 40 us a call,
-    seconds over the 113k train images. A plain file name found in the listing of a folder
-    already checked to lie inside ``root`` cannot leave it; anything else (a symlink, a nested
-    or odd name, a missing file) goes through ``resolve_image`` for the check and the error."""
-    listings: dict[str, dict[str, bool]] = {}  # filepath -> {name: is a regular file}
-    folders: dict[str, Path] = {}
-
-    def listing(rec: KarpathyRecord) -> dict[str, bool]:
-        if rec.filepath not in listings:
-            where = {"source": source, "record": f"cocoid {rec.cocoid}", "field": "filepath"}
-            folder = folders[rec.filepath] = resolve_image(root, rec.filepath, **where)
-            try:
-                with os.scandir(folder) as entries:
-                    listings[rec.filepath] = {
-                        e.name: e.is_file(follow_symlinks=False) for e in entries
-                    }
-            except NotADirectoryError as err:
-                raise DataError(
-                    source, f"{folder} is not a folder", record=where["record"], field="filepath"
-                ) from err
-        return listings[rec.filepath]
+    """Image lookup against one listing per folder (a stat per image costs seconds over the
+    113k train images); the paths were checked by ``parse_karpathy`` to stay under ``root``."""
+    folders = ImageFolders()
 
     def find(rec: KarpathyRecord) -> Path:
-        if listing(rec).get(rec.filename):  # a regular file, not a symlink
-            return folders[rec.filepath] / rec.filename
-        return resolve_image(
-            root,
-            str(PurePosixPath(rec.filepath) / rec.filename),  # an absolute filename stays so
-            source=source,
-            record=f"cocoid {rec.cocoid}",
-            field="filename",
-        )
+        image = root / rec.filepath / rec.filename
+        problem = folders.problem(image)
+        if problem is not None:
+            folder_bad = folders.folder_problem(root / rec.filepath) is not None
+            field = "filepath" if folder_bad else "filename"
+            raise DataError(source, problem, record=f"cocoid {rec.cocoid}", field=field)
+        return image
 
     return find

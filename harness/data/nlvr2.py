@@ -15,22 +15,21 @@ here, naming file, line and field, and not deep inside training.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
-import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.files import read_bytes
+from harness.data.images import ImageFolders, decode_all
+from harness.data.json_fields import check_text, expected, first_seen, parse_json, show
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.nlvr2_eval import consistency_key
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test1", "test2")
-_IDENTIFIER = re.compile(r"([A-Za-z0-9]+)-(\d+)-(\d+)-(\d+)")
+_IDENTIFIER = re.compile(r"([A-Za-z0-9]+)-(\d+)-(\d+)-(\d+)", re.ASCII)  # no "²", "٣"
 _LABELS = {"True": True, "False": False}
 
 
@@ -103,18 +102,18 @@ def read_nlvr2(root: Path, split: str, *, check_images: bool = True) -> Nlvr2Spl
     root = Path(root)
     path = data_path(root, split)
     records, sha = load_records(path, split=split)
-    exists = _image_lister()
+    folders = ImageFolders()
     examples = []
     for rec in records:
         left, right = image_paths(root, split, rec.identifier, rec.directory)
-        missing = [image for image in (left, right) if check_images and not exists(image)]
-        if missing:
+        problem = (folders.problem(left) or folders.problem(right)) if check_images else None
+        if problem is not None:
             skip_or_raise(
                 DataError(
                     path,
-                    f"image not found: {missing[0]}",
+                    problem,
                     record=_where(rec.line, rec.identifier),
-                    field="directory" if split == "train" else "identifier",
+                    field=_image_field(split),
                 )
             )
             continue
@@ -131,18 +130,13 @@ def load_records(path: Path, *, split: str | None = None) -> tuple[list[Nlvr2Rec
     are skipped; fields other than those read are tolerated, as the release has many.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as err:
-        raise DataError(path, "file not found") from err
-    except OSError as err:
-        raise DataError(path, f"cannot read: {err.strerror or err}") from err
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise DataError(path, f"not UTF-8 text: {err}") from err
     records: list[Nlvr2Record] = []
-    first_line: dict[str, int] = {}
+    first_line: dict[str, str] = {}
     labelled: bool | None = None  # set by the first line
     # Split on "\n" only: str.splitlines would also break at U+2028 inside a JSON string.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -150,40 +144,51 @@ def load_records(path: Path, *, split: str | None = None) -> tuple[list[Nlvr2Rec
             continue
         try:
             rec = _record(path, number, line, split, labelled=labelled)
-            if rec.identifier in first_line:
-                raise DataError(
-                    path,
-                    f"duplicate identifier (first at line {first_line[rec.identifier]})",
-                    record=_where(number, rec.identifier),
-                    field="identifier",
-                )
+            where = _where(number, rec.identifier)
+            first_seen(
+                first_line,
+                rec.identifier,
+                f"line {number}",
+                path,
+                what="identifier",
+                record=where,
+                field="identifier",
+            )
         except DataError as err:
             skip_or_raise(err)
             continue
         labelled = rec.label is not None
-        first_line[rec.identifier] = number
         records.append(rec)
     if not records:
         raise DataError(path, "the split has no examples")
     return records, hashlib.sha256(raw).hexdigest()
 
 
-def check(root: Path, split: str) -> dict[str, Any]:
-    """The JSON summary printed by ``optima-repro data check nlvr2``."""
+def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check nlvr2``; every image is decoded."""
     data = read_nlvr2(root, split, check_images=True)
-    labels = [e.label for e in data.examples if e.label is not None]
+    path = data_path(data.root, split)
+    refs: dict[Path, tuple[Path, str, str]] = {}
+    for e in data.examples:
+        for image in (e.left_path, e.right_path):
+            refs.setdefault(image, (path, e.identifier, _image_field(split)))
+    bad = decode_all(refs, progress=progress, desc=f"{split} images")
+    examples = [e for e in data.examples if e.left_path not in bad and e.right_path not in bad]
+    if not examples:
+        raise DataError(path, "no example of the split has two readable images")
+    labels = [e.label for e in examples if e.label is not None]
     return {
         "dataset": "nlvr2",
         "split": split,
         "root": str(data.root),
-        "examples": len(data.examples),
+        "examples": len(examples),
         "labelled_examples": len(labels),
         "true_share": round(sum(labels) / len(labels), 4) if labels else None,
         # Sentences as the official consistency counts them; texts may repeat across sets.
-        "sentences": len({consistency_key(e.identifier) for e in data.examples}),
-        "distinct_sentence_texts": len({e.sentence for e in data.examples}),
-        "pairs": len({pair_name(e.identifier) for e in data.examples}),
-        "images": len({p for e in data.examples for p in (e.left_path, e.right_path)}),
+        "sentences": len({consistency_key(e.identifier) for e in examples}),
+        "distinct_sentence_texts": len({e.sentence for e in examples}),
+        "pairs": len({pair_name(e.identifier) for e in examples}),
+        "images": len({p for e in examples for p in (e.left_path, e.right_path)}),
         "sha256": data.files,
     }
 
@@ -195,15 +200,15 @@ def _where(line: int, identifier: str | None = None) -> str:
     return f"line {line}" + (f" ({identifier})" if identifier else "")
 
 
+def _image_field(split: str) -> str:
+    """The field an image is found by: train's numbered folder, else the identifier."""
+    return "directory" if split == "train" else "identifier"
+
+
 def _record(
     path: Path, number: int, line: str, split: str | None, *, labelled: bool | None
 ) -> Nlvr2Record:
-    try:
-        doc = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            path, f"malformed JSON at column {err.colno}: {err.msg}", record=_where(number)
-        ) from err
+    doc = parse_json(line, path, record=_where(number))
     if not isinstance(doc, dict):
         raise DataError(
             path, f"expected a JSON object, got {type(doc).__name__}", record=_where(number)
@@ -212,7 +217,7 @@ def _record(
     if not isinstance(identifier, str):
         raise DataError(
             path,
-            _expected("a string", doc, "identifier"),
+            expected("a string", doc, "identifier"),
             record=_where(number),
             field="identifier",
         )
@@ -235,8 +240,9 @@ def _record(
     sentence = doc.get("sentence")
     if not isinstance(sentence, str) or not sentence.strip():
         raise DataError(
-            path, _expected("a non-empty string", doc, "sentence"), record=where, field="sentence"
+            path, expected("a non-empty string", doc, "sentence"), record=where, field="sentence"
         )
+    check_text(sentence, path, record=where, field="sentence")
     label = _label(path, doc, where, labelled)
     directory = _directory(path, doc, where) if split == "train" else None
     return Nlvr2Record(identifier, sentence, label, directory, number)
@@ -259,7 +265,7 @@ def _label(path: Path, doc: dict[str, Any], where: str, labelled: bool | None) -
     if not isinstance(value, str) or value not in _LABELS:
         raise DataError(
             path,
-            f'expected the string "True" or "False", got {json.dumps(value)[:40]}',
+            f'expected the string "True" or "False", got {show(value, 40)}',
             record=where,
             field="label",
         )
@@ -269,33 +275,14 @@ def _label(path: Path, doc: dict[str, Any], where: str, labelled: bool | None) -
 def _directory(path: Path, doc: dict[str, Any], where: str) -> int:
     """Train images sit in ``images/train/<directory>/``; a number, or a string of digits."""
     value = doc.get("directory")
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), few enough for int().
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise DataError(
         path,
-        _expected("an integer >= 0 (the train image folder)", doc, "directory"),
+        expected("an integer >= 0 (the train image folder)", doc, "directory"),
         record=where,
         field="directory",
     )
-
-
-def _expected(what: str, doc: dict[str, Any], field: str) -> str:
-    if field not in doc:
-        return f"missing; expected {what}"
-    return f"expected {what}, got {json.dumps(doc[field])[:60]}"
-
-
-def _image_lister() -> Callable[[Path], bool]:
-    """Existence by one listing per folder: a stat per image costs seconds on 86k train lines."""
-
-    @functools.cache
-    def names(folder: Path) -> frozenset[str]:
-        try:
-            with os.scandir(folder) as entries:
-                return frozenset(entry.name for entry in entries)
-        except (FileNotFoundError, NotADirectoryError):
-            return frozenset()
-
-    return lambda image: image.name in names(image.parent)

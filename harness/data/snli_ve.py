@@ -20,13 +20,15 @@ file, line and field.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.files import open_regular
+from harness.data.images import ImageFolders, decode_all, path_problem
+from harness.data.json_fields import check_text, first_seen, parse_json, show
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 
@@ -93,7 +95,7 @@ def read_snli_ve(root: Path, split: str, *, check_images: bool = True) -> SnliVe
     is False."""
     root = Path(root)
     path = data_path(root, split)
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO or a symlink loop is named by the read
         raise DataError(path, f"data file of split {split!r} not found under {root}")
     read = read_jsonl(path, image_root=root, check_images=check_images)
     return SnliVeSplit(split, root, {path.name: read.sha256}, read.examples, read.skipped)
@@ -111,13 +113,9 @@ def read_jsonl(
     digest = hashlib.sha256()
     examples: list[SnliVeExample] = []
     skipped: list[str] = []
-    first_line: dict[str, int] = {}
+    first_line: dict[str, str] = {}
     labelled: bool | None = None  # decided by the first record: a split is one or the other
-    try:
-        f = path.open("rb")
-    except OSError as err:
-        raise DataError(path, f"cannot read: {err.strerror or err}") from err
-    with f:
+    with open_regular(path) as f:
         for number, raw in enumerate(f, start=1):
             digest.update(raw)
             if not raw.strip():
@@ -129,14 +127,10 @@ def read_jsonl(
                     labelled = "gold_label" in rec
                 label = _label(rec, path, where, labelled)
                 pair_id = rec["pairID"]
-                if pair_id in first_line:
-                    raise DataError(
-                        path,
-                        f"duplicate pairID {pair_id!r} (first on line {first_line[pair_id]})",
-                        record=where,
-                        field="pairID",
-                    )
-                first_line[pair_id] = number
+                what = f"pairID {pair_id!r}"
+                first_seen(
+                    first_line, pair_id, where, path, what=what, record=where, field="pairID"
+                )
                 if label == NO_CONSENSUS:
                     skipped.append(pair_id)
                     continue
@@ -159,16 +153,25 @@ def read_jsonl(
     return SnliVeFile(path, digest.hexdigest(), examples, tuple(skipped))
 
 
-def check(root: Path, split: str) -> dict[str, Any]:
-    """The JSON summary printed by ``optima-repro data check snli-ve``."""
+def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check snli-ve``; every image is
+    decoded."""
     data = read_snli_ve(root, split, check_images=True)
-    labels = Counter(e.label for e in data.examples if e.label is not None)
+    path = data_path(data.root, split)
+    refs: dict[Path, tuple[Path, str, str]] = {}
+    for e in data.examples:
+        refs.setdefault(e.image_path, (path, f"pairID {e.pair_id}", IMAGE_ID_FIELDS[0]))
+    bad = decode_all(refs, progress=progress, desc=f"{split} images")
+    examples = [e for e in data.examples if e.image_path not in bad]
+    if not examples:
+        raise DataError(path, "no example of the split has a readable image")
+    labels = Counter(e.label for e in examples if e.label is not None)
     return {
         "dataset": "snli_ve",
         "split": split,
         "root": str(data.root),
-        "examples": len(data.examples),
-        "images": len({e.image_id for e in data.examples}),
+        "examples": len(examples),
+        "images": len({e.image_id for e in examples}),
         "labels": {label: labels[label] for label in LABELS} if data.labelled else None,
         "skipped_no_consensus": len(data.skipped),
         "sha256": data.files,
@@ -180,14 +183,7 @@ def check(root: Path, split: str) -> dict[str, Any]:
 
 def _parse_line(raw: bytes, path: Path, number: int) -> dict[str, Any]:
     where = f"line {number}"
-    try:
-        rec = json.loads(raw)
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text: {err}", record=where) from err
-    except json.JSONDecodeError as err:
-        raise DataError(
-            path, f"malformed JSON at column {err.colno}: {err.msg}", record=where
-        ) from err
+    rec = parse_json(raw, path, record=where)
     if not isinstance(rec, dict):
         raise DataError(path, f"expected a JSON object, got {type(rec).__name__}", record=where)
     for name in _TEXT_FIELDS:
@@ -195,8 +191,9 @@ def _parse_line(raw: bytes, path: Path, number: int) -> dict[str, Any]:
             raise DataError(path, "missing; expected a string", record=where, field=name)
         if not isinstance(rec[name], str):
             raise DataError(
-                path, f"expected a string, got {_show(rec[name])}", record=where, field=name
+                path, f"expected a string, got {show(rec[name])}", record=where, field=name
             )
+        check_text(rec[name], path, record=where, field=name)
     if not rec["pairID"].strip():
         raise DataError(path, "empty pairID", record=where, field="pairID")
     return rec
@@ -225,7 +222,7 @@ def _label(rec: dict[str, Any], path: Path, where: str, labelled: bool) -> str |
     if label != NO_CONSENSUS and label not in LABELS:
         raise DataError(
             path,
-            f"unknown label {_show(label)}; expected one of {list(LABELS)} or {NO_CONSENSUS!r} "
+            f"unknown label {show(label)}; expected one of {list(LABELS)} or {NO_CONSENSUS!r} "
             "(no annotator consensus)",
             record=where,
             field="gold_label",
@@ -247,14 +244,13 @@ def _image_id(rec: dict[str, Any], path: Path, where: str) -> tuple[str, str]:
     ids = []
     for name, value in found:
         if not isinstance(value, str):
-            raise DataError(
-                path, f"expected a string, got {_show(value)}", record=where, field=name
-            )
+            raise DataError(path, f"expected a string, got {show(value)}", record=where, field=name)
         image_id = value.removesuffix(IMAGE_SUFFIX)
-        if not image_id or "/" in image_id or "\\" in image_id or image_id in (".", ".."):
+        # A bare file name: the one path rule (harness.data.images), and no folder in it.
+        if path_problem(image_id) or "/" in image_id or "\\" in image_id or image_id == ".":
             raise DataError(
                 path,
-                f"expected a Flickr30k image id such as '1000092795', got {_show(value)}",
+                f"expected a Flickr30k image id such as '1000092795', got {show(value)}",
                 record=where,
                 field=name,
             )
@@ -262,7 +258,7 @@ def _image_id(rec: dict[str, Any], path: Path, where: str) -> tuple[str, str]:
     if len(set(ids)) > 1:
         raise DataError(
             path,
-            f"{found[0][0]}={_show(found[0][1])} and {found[1][0]}={_show(found[1][1])} "
+            f"{found[0][0]}={show(found[0][1])} and {found[1][0]}={show(found[1][1])} "
             "name different images",
             record=where,
             field=found[1][0],
@@ -273,31 +269,19 @@ def _image_id(rec: dict[str, Any], path: Path, where: str) -> tuple[str, str]:
 class _Images:
     """Image paths by id, built once per image (about 18 hypotheses share one) and checked
     against one listing of the folder, as a stat per record would cost more than the parse.
-    Not ``resolve_image``: the folder is often a symlink to a shared Flickr30k copy, which it
-    refuses; ids are checked to be bare names instead, so no path leaves the folder."""
+    Ids are bare names (``_image_id``), so no path leaves the folder."""
 
     def __init__(self, root: Path, check: bool) -> None:
         self.folder = Path(root) / IMAGE_DIR
         self.paths: dict[str, Path] = {}
-        self.names: frozenset[str] | None = None
-        if check:
-            try:
-                with os.scandir(self.folder) as entries:
-                    self.names = frozenset(entry.name for entry in entries)
-            except (FileNotFoundError, NotADirectoryError):
-                self.names = frozenset()
+        self.folders = ImageFolders() if check else None
 
     def path(self, image_id: str, source: Path, where: str, field: str) -> Path:
         found = self.paths.get(image_id)
         if found is None:
-            name = f"{image_id}{IMAGE_SUFFIX}"
-            if self.names is not None and name not in self.names:
-                raise DataError(
-                    source, f"image not found: {self.folder / name}", record=where, field=field
-                )
-            found = self.paths[image_id] = self.folder / name
+            found = self.folder / f"{image_id}{IMAGE_SUFFIX}"
+            problem = self.folders.problem(found) if self.folders is not None else None
+            if problem is not None:
+                raise DataError(source, problem, record=where, field=field)
+            self.paths[image_id] = found
         return found
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value)[:60]

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data.json_fields import check_fields, gc_paused, kind_ok, load_json
+from harness.data.images import ImageFolders, decode_all
+from harness.data.json_fields import check_fields, first_seen, gc_paused, kind_ok, load_json
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.vqa_eval import reference_forms
@@ -110,7 +111,7 @@ def read_vqa(root: Path, split: str, *, check_images: bool = True) -> VqaSplit:
 
 def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
     q_path = questions_path(root, split)
-    if not q_path.is_file():
+    if not os.path.lexists(q_path):  # a FIFO or a symlink loop is named by the read
         raise DataError(q_path, f"questions file of split {split!r} not found under {root}")
     questions_json, q_sha = load_json(q_path)
     files = {q_path.name: q_sha}
@@ -122,7 +123,7 @@ def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
     a_path = annotations_path(root, split)
     annotations_json = None
     anns: dict[int, dict[str, Any]] = {}
-    if a_path.exists():
+    if os.path.lexists(a_path):
         annotations_json, files[a_path.name] = load_json(a_path)
         a_records = _top(annotations_json, _ANNOTATIONS_TOP, a_path)["annotations"]
         anns = _index(a_records, "annotations", _ANNOTATION_FIELDS, a_path)
@@ -133,16 +134,9 @@ def _read(root: Path, split: str, check_images: bool) -> VqaSplit:
     find_image = _image_finder(root, split)
     out = []
     for qid, rec in by_id.items():
-        path, found = find_image(rec["image_id"])
-        if check_images and not found:
-            skip_or_raise(
-                DataError(
-                    q_path,
-                    f"image not found: {path.with_suffix('.{jpg,png}')}",
-                    record=_rec(qid),
-                    field="image_id",
-                )
-            )
+        path, problem = find_image(rec["image_id"])
+        if check_images and problem is not None:
+            skip_or_raise(DataError(q_path, problem, record=_rec(qid), field="image_id"))
             continue
         ann = anns.get(qid)
         out.append(
@@ -200,10 +194,18 @@ def answer_vocab(split: VqaSplit, top_k: int) -> list[str]:
     return [answer for answer, _ in ranked[:top_k]]
 
 
-def check(root: Path, split: str) -> dict[str, Any]:
-    """The JSON summary printed by ``optima-repro data check vqa``."""
+def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
+    """The JSON summary printed by ``optima-repro data check vqa``; every image is decoded."""
     data = read_vqa(root, split, check_images=True)
-    annotated = [q for q in data.questions if q.answers is not None]
+    q_path = questions_path(data.root, split)
+    refs: dict[Path, tuple[Path, str, str]] = {}
+    for q in data.questions:
+        refs.setdefault(q.image_path, (q_path, _rec(q.question_id), "image_id"))
+    bad = decode_all(refs, progress=progress, desc=f"{split} images")
+    questions = [q for q in data.questions if q.image_path not in bad]
+    if not questions:
+        raise DataError(q_path, "no question of the split has a readable image")
+    annotated = [q for q in questions if q.answers is not None]
     forms: Counter[str] = Counter()
     for q in annotated:
         forms.update(reference_forms(q.answers)[0])
@@ -211,8 +213,8 @@ def check(root: Path, split: str) -> dict[str, Any]:
         "dataset": "vqa_v2",
         "split": split,
         "root": str(data.root),
-        "questions": len(data.questions),
-        "images": len({q.image_id for q in data.questions}),
+        "questions": len(questions),
+        "images": len({q.image_id for q in questions}),
         "annotated_questions": len(annotated),
         "answers": sum(len(q.answers) for q in annotated),
         "distinct_answers": len(forms),
@@ -240,24 +242,27 @@ def _index(
 ) -> dict[int, dict[str, Any]]:
     """Records by question id, each checked against ``spec``; duplicates refused."""
     by_id: dict[int, dict[str, Any]] = {}
-    position: dict[int, int] = {}
+    position: dict[int, str] = {}
     for i, rec in enumerate(records):
         qid = rec.get("question_id") if isinstance(rec, dict) else None
         named = kind_ok(qid, int)
         try:
             check_fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
-            if qid in by_id:
-                raise DataError(
-                    file,
-                    f"duplicate question id (first at {key}[{position[qid]}])",
-                    record=f"{key}[{i}] ({_rec(qid)})",
-                    field="question_id",
-                )
+            where = f"{key}[{i}]"
+            duplicate = f"{where} ({_rec(qid)})"
+            first_seen(
+                position,
+                qid,
+                where,
+                file,
+                what="question id",
+                record=duplicate,
+                field="question_id",
+            )
         except DataError as err:
             skip_or_raise(err)
             continue
         by_id[qid] = rec
-        position[qid] = i
     return by_id
 
 
@@ -301,18 +306,21 @@ def _check_annotation(
             record=_rec(qid),
             field="answers",
         )
-    answer_ids: set[int] = set()
+    answer_ids: dict[int, str] = {}
     for j, answer in enumerate(answers):
-        check_fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
+        where = f"{_rec(qid)}, answers[{j}]"
+        check_fields(answer, _ANSWER_FIELDS, a_path, where)
         # The official leave-one-out drops answers equal to the held-out one: ids must differ.
-        if answer["answer_id"] in answer_ids:
-            raise DataError(
-                a_path,
-                f"duplicate answer_id {answer['answer_id']} within the question",
-                record=f"{_rec(qid)}, answers[{j}]",
-                field="answer_id",
-            )
-        answer_ids.add(answer["answer_id"])
+        what = f"answer_id {answer['answer_id']} within the question"
+        first_seen(
+            answer_ids,
+            answer["answer_id"],
+            f"answers[{j}]",
+            a_path,
+            what=what,
+            record=where,
+            field="answer_id",
+        )
     if question is None:
         raise DataError(
             a_path,
@@ -329,24 +337,22 @@ def _check_annotation(
         )
 
 
-def _image_finder(root: Path, split: str) -> Callable[[int], tuple[Path, bool]]:
+def _image_finder(root: Path, split: str) -> Callable[[int], tuple[Path, str | None]]:
     """Image lookup by id against one listing of the split's folder (a stat, or even a new Path,
-    per question costs seconds on the 443k questions of train2014). Gives the path and whether
-    it exists; a missing image gets its ``.jpg`` path."""
+    per question costs seconds on the 443k questions of train2014). Gives the path and why it
+    cannot be read (None: a regular file); a missing image gets its ``.jpg`` path."""
     folder = image_path(root, split, 0).parent
-    try:
-        with os.scandir(folder) as entries:
-            names = frozenset(entry.name for entry in entries)
-    except (FileNotFoundError, NotADirectoryError):
-        names = frozenset()
+    folders = ImageFolders()
+    names = folders.listing(folder)
     prefix = f"COCO_{folder.name}_"
 
     @functools.cache
-    def find(image_id: int) -> tuple[Path, bool]:
+    def find(image_id: int) -> tuple[Path, str | None]:
         for suffix in IMAGE_SUFFIXES:
             name = f"{prefix}{image_id:012d}{suffix}"
             if name in names:
-                return folder / name, True
-        return folder / f"{prefix}{image_id:012d}{IMAGE_SUFFIXES[0]}", False
+                return folder / name, None if names[name] else folders.problem(folder / name)
+        path = folder / f"{prefix}{image_id:012d}{IMAGE_SUFFIXES[0]}"
+        return path, f"image not found: {path.with_suffix('.{jpg,png}')}"
 
     return find

@@ -6,13 +6,14 @@ outputs once per study (spec/budget.md: a distillation step costs ~2.3x a studen
 a live teacher) and reusing them across schedulers and seeds changes no number beyond float
 rounding of batch composition. The outputs are stored in one file, keyed on what shapes them,
 and memory-mapped: later processes (a resumed grid, an ablation, `-all`) read them from the
-page cache instead of recomputing them, and parallel processes share one copy in memory.
+page cache instead of recomputing them, and parallel processes share one copy in memory. Its
+sha256 is recorded beside it (`<key>.json`) and checked before each process reuses it
+(harness/integrity.py): a damaged file is set aside and computed again.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,9 +22,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from harness.atomic import atomic_path
 from harness.backend import step_end
 from harness.checkpoint import exclusive
 from harness.config import config_hash
+from harness.integrity import clear_temps, record, set_aside_damaged, verified
 
 CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -135,18 +138,16 @@ class CachedTeacher:
         )
 
     def save(self, path: Path) -> None:
-        """Written under a temporary name and renamed: a crash leaves no half file."""
+        """Written atomically, into an open file: a full disk is then an OSError naming the
+        file (harness.atomic.DiskFull), where torch's own file writer raises a RuntimeError."""
         state = {
             "visual": self.visual,
             "per_example": self.per_example,
             "logits": self.logits,
             "views": self.views,
         }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)
 
     @classmethod
     def load(cls, path: Path) -> CachedTeacher:
@@ -167,13 +168,17 @@ def ensure_cached(
     path: Path, build: Callable[[], CachedTeacher], dtype: str
 ) -> tuple[CachedTeacher, bool]:
     """The stored outputs at `path` (memory-mapped), built and stored first when absent or
-    unreadable; returns them and whether they were reused. One builder at a time."""
+    not matching the checksum recorded beside them; returns them and whether they were
+    reused. One builder at a time; the lock held also clears what a stopped one left."""
+    record_file = path.with_suffix(".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(path.with_name(path.name + ".lock"), wait=True):
-        if path.exists():
+        clear_temps(path.parent, path.name, record_file.name)
+        if verified(path, record_file, "teacher outputs") is not None:
             try:
                 return CachedTeacher.load(path), True
             except (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError) as err:
-                print(f"teacher outputs: {path} unreadable ({err}); computing them again")
+                set_aside_damaged(path, "teacher outputs", f"unreadable: {err}")
         build().to(CACHE_DTYPES[dtype]).save(path)
-    return CachedTeacher.load(path), False
+        record(path, record_file, {"dtype": dtype})
+        return CachedTeacher.load(path), False

@@ -27,13 +27,17 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise DataError(path, "checkpoint file not found")
     if path.suffix in SAFETENSORS:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path), device="cpu")
+        try:
+            state = load_file(str(path), device="cpu")
+        except SafetensorError as e:  # truncated or damaged: no rebuild of a user's file
+            raise DataError(path, f"not a readable safetensors file: {e}") from None
     elif path.suffix in PICKLED:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:  # OSError: cut short
             raise DataError(path, f"not a weights-only torch checkpoint: {e}") from None
     else:
         raise DataError(

@@ -15,14 +15,13 @@ instance serves the whole process.
 from __future__ import annotations
 
 import importlib.util
-import json
 import threading
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.data.coco import parse_karpathy
-from harness.data.json_fields import load_json
+from harness.data.json_fields import check_text, first_seen, is_int, load_json, show
 from harness.errors import DataError
 from harness.java import ensure_java_on_path
 
@@ -152,10 +151,7 @@ def evaluate_files(gt_file: str | Path, results_file: str | Path) -> dict[str, A
     ``params["image_id"] = results.getImgIds()`` recipe, images without a caption are an error,
     not silently left out.
     """
-    gt_doc, _ = load_json(Path(gt_file))
-    gts, gt_format = _references(gt_doc, str(gt_file))
-    results, _ = load_json(Path(results_file))
-    res = _results(results, str(results_file), gts, str(gt_file))
+    gts, res, gt_format = read_inputs(gt_file, results_file)
     scores = caption_metrics(gts, res)
     return {
         **scores,
@@ -165,6 +161,17 @@ def evaluate_files(gt_file: str | Path, results_file: str | Path) -> dict[str, A
         "scale": SCALE,
         "evaluator": EVALUATOR,
     }
+
+
+def read_inputs(
+    gt_file: str | Path, results_file: str | Path
+) -> tuple[dict[Hashable, list[str]], dict[Hashable, str], str]:
+    """References and results of ``evaluate coco``, validated: what the metrics take, and the
+    references' format."""
+    gt_doc, _ = load_json(Path(gt_file))
+    gts, gt_format = _references(gt_doc, str(gt_file))
+    results, _ = load_json(Path(results_file))
+    return gts, _results(results, str(results_file), gts, str(gt_file)), gt_format
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -192,7 +199,7 @@ def _check_inputs(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, 
 
 
 def _is_id(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+    return is_int(value) or isinstance(value, str)
 
 
 def _references(doc: Any, file: str) -> tuple[dict[Hashable, list[str]], str]:
@@ -219,17 +226,18 @@ def _coco_references(doc: dict[str, Any], file: str) -> dict[Hashable, list[str]
     if images is not None:
         if not isinstance(images, list):
             raise DataError(file, "expected a list", field="images")
+        first: dict[Hashable, str] = {}
         for i, image in enumerate(images):
+            where = f"images[{i}]"
             image_id = image.get("id") if isinstance(image, dict) else None
             if not _is_id(image_id):
                 raise DataError(
                     file,
-                    f"expected an integer or string, got {image_id!r}",
-                    record=f"images[{i}]",
+                    f"expected an integer or string, got {show(image_id)}",
+                    record=where,
                     field="id",
                 )
-            if image_id in gts:
-                raise DataError(file, "duplicate image id", record=f"images[{i}]", field="id")
+            first_seen(first, image_id, where, file, what="image id", record=where, field="id")
             gts[image_id] = []
     for i, ann in enumerate(annotations):
         where = f"annotations[{i}]"
@@ -239,14 +247,18 @@ def _coco_references(doc: dict[str, Any], file: str) -> dict[Hashable, list[str]
         if not _is_id(image_id):
             raise DataError(
                 file,
-                f"expected an integer or string, got {image_id!r}",
+                f"expected an integer or string, got {show(image_id)}",
                 record=where,
                 field="image_id",
             )
         if not isinstance(caption, str) or not caption.strip():
             raise DataError(
-                file, f"expected a non-empty string, got {caption!r}", record=where, field="caption"
+                file,
+                f"expected a non-empty string, got {show(caption)}",
+                record=where,
+                field="caption",
             )
+        check_text(caption, file, record=where, field="caption")
         if images is not None and image_id not in gts:
             raise DataError(
                 file,
@@ -278,17 +290,18 @@ def _results(
         if not _is_id(image_id):
             raise DataError(
                 file,
-                f"expected an integer or string, got {json.dumps(image_id)[:40]}",
+                f"expected an integer or string, got {show(image_id, 40)}",
                 record=where,
                 field="image_id",
             )
         if not isinstance(rec.get("caption"), str):
             raise DataError(
                 file,
-                f"expected a string, got {json.dumps(rec.get('caption'))[:40]}",
+                f"expected a string, got {show(rec.get('caption'), 40)}",
                 record=where,
                 field="caption",
             )
+        check_text(rec["caption"], file, record=where, field="caption")
         if image_id not in gts:
             raise DataError(
                 file, f"image {image_id!r} is not in {gt_file}", record=where, field="image_id"

@@ -3,7 +3,8 @@
 Reimplemented, not copied. What the official script does, and what we follow:
 
 - predictions are CSV lines ``identifier,prediction``; each line is stripped, split on ","
-  and the first two fields taken (further fields are ignored);
+  and the first two fields taken (further fields are ignored). We read them with the reader
+  ``evaluate snli-ve`` uses (``predictions_csv``), which also takes a header row and quoting;
 - a prediction is right when ``prediction.lower() == label.lower()``, so "True", "true" and
   "TRUE" all count. Anything else it silently scores as wrong; we refuse it instead (a "1"
   or " True" is a bug in the caller, not a prediction);
@@ -25,9 +26,11 @@ from typing import Protocol
 import numpy as np
 
 from harness.errors import DataError
+from harness.tasks.predictions_csv import read_predictions_csv
 
 EVALUATOR = "lil-lab/nlvr nlvr2/eval/metrics.py (reimplemented)"
 _VALUES = {"true": True, "false": False}
+_EXPECTED = '"True" or "False" (any case)'
 
 
 class Labelled(Protocol):
@@ -94,57 +97,11 @@ def evaluate(
 
 
 def read_predictions(path: Path) -> dict[str, bool]:
-    """``identifier,prediction`` lines, an optional ``identifier,prediction`` header and blank
-    lines skipped. Values are read as the official script compares them: case-insensitively."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as err:
-        raise DataError(path, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text: {err}") from err
-    out: dict[str, bool] = {}
-    first_line: dict[str, int] = {}
-    header_allowed = True
-    for number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        fields = stripped.split(",")
-        if header_allowed and [f.strip().lower() for f in fields[:2]] == [
-            "identifier",
-            "prediction",
-        ]:
-            header_allowed = False
-            continue
-        header_allowed = False
-        where = f"line {number}"
-        if len(fields) < 2:
-            raise DataError(
-                path, f"expected 'identifier,prediction', got {stripped[:60]!r}", record=where
-            )
-        identifier, value = fields[0], fields[1]
-        if not identifier:
-            raise DataError(path, "empty identifier", record=where, field="identifier")
-        if value.lower() not in _VALUES:
-            raise DataError(
-                path,
-                f'expected "True" or "False" (any case), got {value[:40]!r}',
-                record=f"{where} ({identifier})",
-                field="prediction",
-            )
-        if identifier in out:
-            raise DataError(
-                path,
-                f"duplicate prediction for {identifier!r} (first at line {first_line[identifier]})",
-                record=where,
-                field="identifier",
-            )
-        out[identifier] = _VALUES[value.lower()]
-        first_line[identifier] = number
-    if not out:
-        raise DataError(path, "no predictions")
-    return out
+    """``identifier,prediction`` rows (``predictions_csv``: an optional header, blank lines).
+    Values are read as the official script compares them: case-insensitively."""
+    return read_predictions_csv(
+        path, ("identifier", "prediction"), lambda v: _VALUES.get(v.lower()), _EXPECTED
+    )
 
 
 def evaluate_files(data_file: Path, predictions_file: Path) -> dict[str, float]:

@@ -12,13 +12,13 @@ records are not scored.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.data.snli_ve import LABELS, NO_CONSENSUS, SnliVeExample, read_jsonl
 from harness.errors import DataError
+from harness.tasks.predictions_csv import read_predictions_csv
 
 PREDICTIONS_HEADER: tuple[str, str] = ("pairID", "prediction")
 
@@ -76,58 +76,9 @@ def evaluate(
 
 
 def read_predictions(path: Path) -> dict[str, str]:
-    """The predictions CSV: a ``pairID,prediction`` header, then one row per pair."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not data
-    except FileNotFoundError as err:
-        raise DataError(path, "file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text: {err}") from err
-    except OSError as err:
-        raise DataError(path, f"cannot read: {err.strerror or err}") from err
-    rows = csv.reader(text.splitlines())
-    header = next(rows, None)
-    if header is None:
-        raise DataError(path, f"empty file; expected the header {','.join(PREDICTIONS_HEADER)}")
-    if tuple(cell.strip() for cell in header) != PREDICTIONS_HEADER:
-        raise DataError(
-            path,
-            f"expected the header {','.join(PREDICTIONS_HEADER)}, got {','.join(header)!r}",
-            record="line 1",
-        )
-    predictions: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for row in rows:
-        where = f"line {rows.line_num}"
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) != 2:
-            raise DataError(
-                path, f"expected 2 columns (pairID,prediction), got {len(row)}", record=where
-            )
-        pair_id, label = (cell.strip() for cell in row)
-        if not pair_id:
-            raise DataError(path, "empty pairID", record=where, field="pairID")
-        if pair_id in first_line:
-            raise DataError(
-                path,
-                f"duplicate pairID {pair_id!r} (first on line {first_line[pair_id]})",
-                record=where,
-                field="pairID",
-            )
-        if label not in LABELS:
-            raise DataError(
-                path,
-                f"unknown label {label!r}; expected one of {list(LABELS)}",
-                record=where,
-                field="prediction",
-            )
-        first_line[pair_id] = rows.line_num
-        predictions[pair_id] = label
-    if not predictions:
-        raise DataError(path, "no predictions after the header")
-    return predictions
+    """``pairID,prediction`` rows (``predictions_csv``: an optional header, blank lines)."""
+    labels = {label: label for label in LABELS}
+    return read_predictions_csv(path, PREDICTIONS_HEADER, labels.get, f"one of {list(LABELS)}")
 
 
 def evaluate_files(data_file: Path, predictions_file: Path) -> dict[str, Any]:

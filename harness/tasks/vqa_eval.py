@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.data.json_fields import check_text, first_seen, is_int, show
 from harness.errors import DataError
 
 EVALUATOR = "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (reimplemented)"
@@ -235,10 +236,6 @@ def _some(ids: Sequence[Any], limit: int = 10) -> str:
     return ", ".join(str(i) for i in ids[:limit]) + more
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _records(doc: Any, key: str, file: str) -> list[Any]:
     if not isinstance(doc, Mapping):
         raise DataError(file, f"expected a JSON object, got {type(doc).__name__}")
@@ -249,21 +246,18 @@ def _records(doc: Any, key: str, file: str) -> list[Any]:
 
 def _ids(records: list[Any], key: str, file: str) -> list[int]:
     """Question ids of ``records``, checked to be unique integers."""
-    seen: dict[int, int] = {}
+    seen: dict[int, str] = {}
     for i, rec in enumerate(records):
-        qid = rec.get("question_id") if isinstance(rec, Mapping) else None
-        if not _is_int(qid):
+        where = f"{key}[{i}]"
+        if not isinstance(rec, Mapping):
+            raise DataError(file, f"expected an object, got {show(rec)}", record=where)
+        qid = rec.get("question_id")
+        if not is_int(qid):
             raise DataError(
-                file, f"expected an integer, got {qid!r}", record=f"{key}[{i}]", field="question_id"
+                file, f"expected an integer, got {show(qid)}", record=where, field="question_id"
             )
-        if qid in seen:
-            raise DataError(
-                file,
-                f"duplicate question id {qid} (first at {key}[{seen[qid]}])",
-                record=f"{key}[{i}]",
-                field="question_id",
-            )
-        seen[qid] = i
+        what = f"question id {qid}"
+        first_seen(seen, qid, where, file, what=what, record=where, field="question_id")
     return list(seen)
 
 
@@ -275,14 +269,15 @@ def _annotations(doc: Any, file: str) -> dict[int, Mapping[str, Any]]:
         for field in ("answer_type", "question_type"):
             if not isinstance(rec.get(field), str):
                 raise DataError(file, "expected a string", record=where, field=field)
+            check_text(rec[field], file, record=where, field=field)
         answers = rec.get("answers")
         if not isinstance(answers, list) or not answers:
             raise DataError(file, "expected a non-empty list", record=where, field="answers")
         for j, ans in enumerate(answers):
+            field = f"answers[{j}].answer"
             if not (isinstance(ans, Mapping) and isinstance(ans.get("answer"), str)):
-                raise DataError(
-                    file, "expected a string", record=where, field=f"answers[{j}].answer"
-                )
+                raise DataError(file, "expected a string", record=where, field=field)
+            check_text(ans["answer"], file, record=where, field=field)
     return {rec["question_id"]: rec for rec in records}
 
 
@@ -311,11 +306,13 @@ def _predictions(results: Any, file: str) -> dict[int, str]:
         raise DataError(file, f"expected a JSON list of objects, got {type(results).__name__}")
     _ids(results, "results", file)
     for i, rec in enumerate(results):
+        where = f"results[{i}] (question_id {rec['question_id']})"
         if not isinstance(rec.get("answer"), str):
             raise DataError(
                 file,
-                f"expected a string, got {rec.get('answer')!r}",
-                record=f"results[{i}] (question_id {rec['question_id']})",
+                f"expected a string, got {show(rec.get('answer'))}",
+                record=where,
                 field="answer",
             )
+        check_text(rec["answer"], file, record=where, field="answer")
     return {rec["question_id"]: rec["answer"] for rec in results}

@@ -152,6 +152,33 @@ def test_round_overhead_and_cache_on_grid(setup):
     assert gap < 1e-3  # same results, up to float rounding of batch composition
 
 
+def test_portable_vs_native_kernels(tmp_path):
+    """The cost of portable numerics: one default-preset training step (cached teacher) in
+    fresh processes, portable and native kernels alternating, at 1 and 2 threads."""
+    steps, repeats = 20, 3
+    for threads in (1, 2):
+        seconds: dict[str, list[float]] = {"portable": [], "native": []}
+        for i in range(repeats):
+            for mode in ("portable", "native") if i % 2 == 0 else ("native", "portable"):
+                seconds[mode].append(
+                    bench.numerics_step_seconds(mode, threads, steps, tmp_path / "w")
+                )
+        portable, native = (statistics.median(seconds[m]) for m in ("portable", "native"))
+        RESULTS["timings"][f"training step, portable kernels, {threads} thread(s)"] = portable
+        RESULTS["timings"][f"training step, native kernels, {threads} thread(s)"] = native
+        RESULTS["rows"].append(
+            (
+                f"step time, portable / native kernels ({threads} thread{'s' * (threads > 1)})",
+                f"{portable / native:.2f}x ({portable * 1e3:.0f} / {native * 1e3:.0f} ms)",
+                "report",
+            )
+        )
+    RESULTS["notes"].append(
+        f"Portable vs native: medians of {repeats} fresh processes per mode, alternating, "
+        f"{steps} steps each after 3 warm-up steps."
+    )
+
+
 def test_reproduce_wall_time(tmp_path):
     argv = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
     start = time.perf_counter()

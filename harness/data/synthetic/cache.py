@@ -1,8 +1,10 @@
 """A cache of written synthetic worlds, keyed by their spec and the generator's version.
 
-A world is written into a temporary sibling folder and renamed into place, with a marker file
-written last; so a folder under its final name is always complete, and two processes that race
-to build the same world both end up reading one finished copy.
+A world is written, under a lock, into a temporary sibling folder and renamed into place, its
+marker file written last with every file's sha256; so a folder under its final name is always
+complete, and two processes that race to build one world end up reading one copy. Before reuse
+the files are checked against the marker (harness/integrity.py): a damaged world is set aside
+and written again, never read. Holding the lock, a writer also clears what a stopped one left.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any, Protocol
+
+from harness.atomic import atomic_dir
+from harness.checkpoint import exclusive
+from harness.integrity import clear_temps, manifest, set_aside_damaged, unfinished
 
 # Bump when any synthetic writer or the scene renderer changes its output: old caches then miss.
 WORLD_VERSION = "3"
@@ -56,50 +59,61 @@ def read_marker(path: Path) -> dict[str, Any]:
 def ensure_world(
     cache_dir: Path, name: str, spec: Any, writer: WorldWriter, *, progress: bool = True
 ) -> Path:
-    """Return the folder of a complete world for `spec`, writing it first if needed."""
+    """Return the folder of a complete, intact world for `spec`, writing it first if needed."""
     cache_dir = Path(cache_dir)
     final = world_dir(cache_dir, name, spec)
-    if is_complete(final):
-        _say(progress, f"synthetic world {name}: using {final}")
-        return final
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache_dir))
-    try:
-        summary = writer(tmp, spec, progress=progress)
-        marker = {
-            "name": name,
-            "world_version": WORLD_VERSION,
-            "spec_type": type(spec).__qualname__,
-            "spec": dataclasses.asdict(spec),
-            "summary": summary,
-        }
-        (tmp / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes it private; a shared cache should stay readable
-        _move_into_place(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone already unless we lost a race or failed
-    _say(progress, f"synthetic world {name}: wrote {final}")
+    what = f"synthetic world {name}"
+    with exclusive(final.with_name(final.name + ".lock"), wait=True):
+        clear_temps(cache_dir, final.name)
+        for old in cache_dir.glob(f".tmp-{final.name}-*"):  # the temp name before harness.atomic
+            shutil.rmtree(old, ignore_errors=True)
+        if _intact(final, what):
+            _say(progress, f"{what}: using {final}")
+            return final
+        with atomic_dir(final) as tmp:
+            summary = writer(tmp, spec, progress=progress)
+            marker = {
+                "name": name,
+                "world_version": WORLD_VERSION,
+                "spec_type": type(spec).__qualname__,
+                "spec": dataclasses.asdict(spec),
+                "summary": summary,
+                "files": manifest(tmp),
+            }
+            (tmp / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    _say(progress, f"{what}: wrote {final}")
     return final
 
 
-def _move_into_place(tmp: Path, final: Path) -> None:
-    """Rename `tmp` to `final`; a complete `final` from a faster process wins, an incomplete
-    one (a crash, or a hand-deleted marker) is moved aside and removed."""
-    for _ in range(3):
-        try:
-            os.rename(tmp, final)
-            return
-        except OSError:
-            if is_complete(final):
-                return
-            if final.exists():
-                trash = final.with_name(f".trash-{final.name}-{uuid.uuid4().hex[:8]}")
-                try:
-                    os.rename(final, trash)
-                except FileNotFoundError:
-                    continue  # another process cleared it first
-                shutil.rmtree(trash, ignore_errors=True)
-    raise OSError(f"could not move the synthetic world {tmp} into place at {final}")
+def _intact(final: Path, what: str) -> bool:
+    """Whether `final` holds exactly the files its marker records. One without a marker (or
+    with one from before checksums were recorded) is unfinished: removed; one that differs is
+    set aside."""
+    if not final.exists():
+        return False
+    try:
+        recorded = read_marker(final).get("files")  # AttributeError: not a JSON object
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError, AttributeError) as err:
+        set_aside_damaged(final, what, f"its {MARKER} is unreadable ({err!r})")
+        return False
+    if not isinstance(recorded, dict):
+        unfinished(final, what)
+        return False
+    present = manifest(final, leave_out=MARKER)
+    for rel in sorted(recorded.keys() | present.keys()):
+        if rel not in present:
+            why = f"{rel} is missing"
+        elif rel not in recorded:
+            why = f"{rel} was not written with it"
+        elif present[rel] != recorded[rel]:
+            why = f"{rel}'s sha256 differs from the one recorded when it was written"
+        else:
+            continue
+        set_aside_damaged(final, what, why)
+        return False
+    return True
 
 
 def _say(progress: bool, message: str) -> None:

@@ -1,0 +1,59 @@
+"""Golden numerics: a smoke study of each task, reproduced digit for digit from values made on
+this project's own kind of machine (tests/golden/numerics.json), in portable mode.
+
+A difference here means the arithmetic of a run changed: a change of code, of a package, of
+the kernels or threads (harness/numerics.py), or a machine that portable mode does not cover.
+Regenerate the file only for an intended change of numerics, and say so in the commit:
+`OPTIMA_UPDATE_GOLDEN=1 pytest tests/test_golden_numerics.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.tasks import TASKS
+
+GOLDEN = Path(__file__).parent / "golden" / "numerics.json"
+UPDATE = os.environ.get("OPTIMA_UPDATE_GOLDEN") == "1"
+
+
+def _measure(task: str, workdir: Path, reports: Path) -> dict:
+    argv = ["reproduce", task, "--preset", "smoke", "--seeds", "0", "--schedulers", "optima"]
+    assert main([*argv, "--quiet", "--workdir", str(workdir), "--reports", str(reports)]) == 0
+    (path,) = workdir.glob(f"runs/{task}/*/optima/seed-0/record.json")
+    record = json.loads(path.read_text())
+    assert record["provenance"]["numerics"]["portable"] is True
+    return {
+        "config_hash": record["config_hash"],
+        "teacher": record["teacher"]["metrics"]["primary"],
+        "metric": record["metrics"]["primary"],
+        "rewards": [r["reward"] for r in record["rounds"]],
+        "active": [r["active"] for r in record["rounds"]],
+    }
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("golden")
+    found = {t: _measure(t, base / "work", base / "reports") for t in sorted(TASKS)}
+    if UPDATE:
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(found, indent=1) + "\n")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_smoke_study_reproduces_golden_values_exactly(measured, task):
+    golden = json.loads(GOLDEN.read_text())[task]
+    got = measured[task]
+    assert got["config_hash"] == golden["config_hash"], "the smoke preset changed: regenerate"
+    assert got["active"] == golden["active"]
+    # floats compared exactly: JSON keeps every digit of a double
+    assert got["teacher"] == golden["teacher"]
+    assert got["rewards"] == golden["rewards"]
+    assert got["metric"] == golden["metric"]
