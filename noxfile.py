@@ -84,9 +84,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def executors(session: nox.Session) -> None:
-    """The executors' tests with submitit's local executor and a local Ray (their extras)."""
+    """The executors' tests that need their extras: submitit's local executor, a local Ray
+    (the others run in `nox -s tests`)."""
     install(session, "[test,slurm,ray]")
-    session.run("pytest", "-q", "tests/test_executors.py", *session.posargs)
+    selected = ("tests/test_executors.py", "-k", "submitit or ray")
+    session.run("pytest", "-q", *selected, *session.posargs)
 
 
 @nox.session

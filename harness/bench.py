@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from harness import numerics
 from harness.config import NumericsConfig, study_config
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.distill.adafactor import Adafactor
 from harness.distill.loop import Distiller, DistillInputs, RunState, run_rounds
 from harness.distill.losses import Projections, masked_mse, text_masks
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
@@ -91,7 +92,7 @@ class Bench:
         s, t = module_shapes(cfg.distill.student), module_shapes(cfg.teacher.model)
         with torch_seeded(seed, "projections"):  # as the study builds them
             projections = Projections(s["widths"], t["widths"])
-        optimizer = torch.optim.Adafactor(
+        optimizer = Adafactor(
             [*model.parameters(), *projections.parameters()],
             lr=cfg.distill.lr,
             weight_decay=cfg.distill.weight_decay,
@@ -220,6 +221,44 @@ def _mode_step(mode: str, threads: int, steps: int, workdir: str) -> float:
     return (time.perf_counter() - start) / steps
 
 
+RUNS = ("optima", "uniform")  # the runs phase measured: two default-preset runs, seed 0
+
+
+def runs_phase_seconds(
+    workdir: Path, layouts: list[tuple[str, int]], prepare_steps: int, run_steps: int
+) -> list[float]:
+    """Wall seconds of the default VQA study's runs phase (`RUNS`, seed 0) for each (executor,
+    threads a run) in `layouts`, in that order, as `optima-repro reproduce` runs it after
+    `prepare`: the workers of `processes` re-open the prepared study, which is timed too.
+    Pre-training and the teacher stop after `prepare_steps` (time per run step does not
+    depend on the teacher's quality); runs stop after `run_steps` (0: the preset's 800)."""
+    from harness.backend import make_backend
+    from harness.config import apply_overrides
+    from harness.executors import Processes, Serial, Source
+    from harness.runs import RECORD, is_complete, run_dir
+    from harness.study import prepare
+
+    workdir = workdir.resolve()
+    base = apply_overrides(study_config("vqa", "default"), [f"max_steps={prepare_steps}"])
+    study = prepare(base, None, workdir, make_backend("cpu"), progress=False)
+    source = Source(base, None, workdir, "cpu", False, os.getcwd())
+    seconds = []
+    for i, (name, threads) in enumerate(layouts):
+        cfg = apply_overrides(
+            study_config("vqa", "default"),
+            [f"numerics.threads={threads}", f"max_steps={run_steps}"],
+        )
+        runs = dataclasses.replace(study, cfg=cfg, study_dir=workdir / "bench-runs" / str(i))
+        executor = Serial(source) if name == "serial" else Processes(source, len(RUNS))
+        start = time.perf_counter()
+        executor.run_grids([(runs, list(RUNS))], [0], progress=False)
+        seconds.append(time.perf_counter() - start)
+        for scheduler in RUNS:
+            if not is_complete(folder := run_dir(runs.study_dir, scheduler, 0), cfg.hash()):
+                raise RuntimeError(f"{folder / RECORD}: the run did not complete")
+    return seconds
+
+
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
     """FLOP/s of a large float32 matmul on this machine: the best of `repeats`."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -252,7 +291,22 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", "## Raw timings (median seconds)", ""]
     lines += [f"- {k}: {v:.6f}" for k, v in sorted(r["timings"].items())]
     lines += ["", *r.get("notes", []), ""]
+    for title, section in r.get("sections", {}).items():
+        lines += [f"## {title}", "", *section, ""]
     return "\n".join(lines)
+
+
+def write_section(reports_dir: Path, title: str, section: list[str]) -> Path:
+    """`## title` and its lines in `bench.md`, in place of that section: a benchmark run
+    alone (`pytest tests/bench/bench_harness.py -k NAME`) keeps the other figures."""
+    from harness.atomic import write_text
+
+    out = reports_dir / REPORT
+    text = out.read_text() if out.is_file() else ""
+    head, found, rest = text.partition(f"\n## {title}\n")
+    tail = rest[rest.index("\n## ") :] if found and "\n## " in rest else ""
+    write_text(out, "\n".join([head.rstrip("\n"), "", f"## {title}", "", *section, tail]))
+    return out
 
 
 def machine() -> str:

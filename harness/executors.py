@@ -53,7 +53,14 @@ class Source:
     cwd: str
 
     def key(self) -> tuple:
-        return (self.cfg.hash(), str(self.data_root), str(self.workdir), self.device, self.cwd)
+        return (
+            self.cfg.hash(),
+            str(self.data_root),
+            str(self.workdir),
+            self.device,
+            self.cwd,
+            self.skip_bad_records,
+        )
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def require(module: str, executor: str):
 
 
 class Executor:
-    name = "serial"
+    name = ""
 
     def __init__(self, source: Source, workers: int | None = None) -> None:
         self.source = source
@@ -150,7 +157,10 @@ class Executor:
 
     def describe(self) -> str:
         threads = self.source.cfg.numerics.threads
-        return f"{self.name} executor, {self.workers or 'unlimited'} at once x {threads} threads"
+        return (
+            f"{self.name} executor, {self.workers or 'all'} at once, "
+            f"{threads} thread{'s' * (threads > 1)} a run"
+        )
 
     def run_grids(self, grids: list[tuple], seeds: list[int], progress: bool) -> list:
         """Each (study, schedulers) x seeds; the records in that order (None: no record).
@@ -183,8 +193,7 @@ class Executor:
 class Serial(Executor):
     """In this process, one run after another (also data-parallel ranks under torchrun)."""
 
-    def describe(self) -> str:
-        return f"serial executor x {self.source.cfg.numerics.threads} threads"
+    name = "serial"
 
     def run_grids(self, grids: list[tuple], seeds: list[int], progress: bool) -> list:
         from harness.study import run_grid
@@ -233,8 +242,11 @@ class Submitit(Executor):
         super().__init__(source, workers)
         submitit = require("submitit", "submitit")
         self.folder = folder
-        self.executor = submitit.AutoExecutor(folder=folder)
+        # the one parameter submitit takes when the executor is made: time-outs before it stops
+        # requeuing (`slurm_max_num_timeout`, default 3)
+        made = {k: params.pop(k) for k in list(params) if k.endswith("max_num_timeout")}
         try:
+            self.executor = submitit.AutoExecutor(folder=folder, **made)
             self.executor.update_parameters(**params)
         except (NameError, AssertionError, ValueError, TypeError) as e:
             raise ConfigError(f"--executor submitit: bad parameters {params}: {e}") from e
@@ -377,8 +389,9 @@ def from_args(args: argparse.Namespace, cfg: StudyConfig, distributed: bool) -> 
         if given and other != name:
             flags = ", ".join("--" + o.replace("_", "-") for o in given)
             raise ConfigError(f"{flags}: only with --executor {other} (this is {name})")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: expected 1 or more")
+    if args.workers is not None and (args.workers < 1 or name == "serial"):
+        why = "expected 1 or more" if args.workers < 1 else "not with the serial executor"
+        raise ConfigError(f"--workers {args.workers}: {why}")
     if distributed and name != "serial":
         raise ConfigError(
             f"--executor {name} under torchrun: data-parallel ranks run the grid together in "

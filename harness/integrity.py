@@ -6,9 +6,9 @@ after it: an artefact without a record is one whose writer stopped in between (o
 before records were kept), unfinished as a temp file is: it is removed and built again. Before
 reuse an artefact's bytes are hashed and compared with its record; one that does not match is
 set aside (`<name>.damaged-<n>`, kept for inspection) with a one-line warning, and the caller
-builds it again. sha256 runs at ~1 GiB/s on one core (SHA-NI): the
-default COCO teacher-output cache (2.2 GiB) costs ~2 s. A file is hashed once per process
-while its inode, size and mtime stay (a study reads one world up to three times).
+builds it again. sha256 runs at ~1 GiB/s on one core (SHA-NI): the default COCO teacher-output
+cache (2.2 GiB) costs ~2 s. A file is hashed once per process while its inode, size and mtime
+stay (a study reads one world up to three times). docs/faults.md says what a user sees.
 """
 
 from __future__ import annotations
@@ -44,15 +44,12 @@ def file_record(path: Path) -> dict:
 
 def manifest(folder: Path, leave_out: str = "") -> dict[str, str]:
     """The sha256 of every file under `folder` (but `leave_out`), by relative path."""
-    found = {}
+    files = {}
     for top, _, names in os.walk(folder):
         for name in names:
-            found[os.path.relpath(os.path.join(top, name), folder).replace(os.sep, "/")] = top
-    return {
-        rel: sha256_file(os.path.join(found[rel], os.path.basename(rel)))
-        for rel in sorted(found)
-        if rel != leave_out
-    }
+            full = os.path.join(top, name)
+            files[os.path.relpath(full, folder).replace(os.sep, "/")] = full
+    return {rel: sha256_file(files[rel]) for rel in sorted(files) if rel != leave_out}
 
 
 def record(path: Path, record_file: Path, meta: dict | None = None) -> dict:
@@ -62,7 +59,7 @@ def record(path: Path, record_file: Path, meta: dict | None = None) -> dict:
     return meta
 
 
-def mismatch(path: Path, record_file: Path) -> tuple[str | None, dict]:
+def _mismatch(path: Path, record_file: Path) -> tuple[str | None, dict]:
     """Why `path` does not match `record_file` (None: it does), and the record read."""
     try:
         meta = json.loads(Path(record_file).read_bytes().decode("utf-8"))
@@ -89,7 +86,7 @@ def verified(path: Path, record_file: Path, what: str, whole: Path | None = None
     if not Path(record_file).exists():
         unfinished(whole, what)
         return None
-    why, meta = mismatch(path, record_file)
+    why, meta = _mismatch(path, record_file)
     if why is None:
         return meta
     set_aside_damaged(whole, what, why)
@@ -97,7 +94,10 @@ def verified(path: Path, record_file: Path, what: str, whole: Path | None = None
 
 
 def unfinished(path: Path, what: str) -> None:
-    print(f"{what} {path}: no checksum recorded (its writer stopped first); building it again")
+    print(
+        f"{what} {path}: no checksum recorded (its writer stopped first, or predates them);"
+        " building it again"
+    )
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

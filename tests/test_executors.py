@@ -4,6 +4,7 @@ killed worker's run resumes on re-run, and only runs without a complete record a
 
 The submitit and Ray tests need their extras (`nox -s executors`) and skip without them."""
 
+import importlib.util
 import json
 import os
 import re
@@ -19,9 +20,16 @@ from harness import executors
 from harness.cli import main
 from harness.distill.loop import KILL_AT_STEP
 
-GRID = ["--preset", "smoke", "--seeds", "0", "--schedulers", "optima,uniform", "--quiet"]
+GRID = ["--preset", "smoke", "--seeds", "0", "--schedulers", "optima,uniform", "--max-steps", "32"]
+GRID += ["--quiet"]  # 32 steps: pre-training, teacher and runs (4 rounds of 8)
 ROWS = ("optima", "uniform")
 VOLATILE = ("timing",)  # wall-clock seconds and the process's peak memory
+
+
+def needs(module):
+    """Skipped without the extra (before any fixture runs): `nox -s executors` installs it."""
+    missing = importlib.util.find_spec(module) is None
+    return pytest.mark.skipif(missing, reason=f"{module} not installed (nox -s executors)")
 
 
 def _argv(*extra):
@@ -69,7 +77,8 @@ def prepared(serial, tmp_path, monkeypatch):
 
 def test_processes_give_the_serial_records(serial, prepared, capfd):
     assert main(_argv("--executor", "processes", "--workers", "2")) == 0
-    assert "runs: 2 through the processes executor, 2 at once x 1 threads" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert "runs: 2 through the processes executor, 2 at once, 1 thread a run" in out
     got = _records(prepared)
     for name in ROWS:
         _same(serial[1][name], got[name])
@@ -107,6 +116,8 @@ def test_options_of_another_executor_are_refused(tmp_path, monkeypatch, capsys):
     assert "--slurm-partition: only with --executor submitit" in capsys.readouterr().err
     assert main(_argv("--executor", "processes", "--workers", "0")) == 2
     assert "--workers 0: expected 1 or more" in capsys.readouterr().err
+    assert main(_argv("--executor", "serial", "--workers", "2")) == 2
+    assert "--workers 2: not with the serial executor" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("executor, extra", [("submitit", "slurm"), ("ray", "ray")])
@@ -143,18 +154,18 @@ def test_submitit_parameters_read_json_values():
 # --- the extras (nox -s executors) ---
 
 
+@needs("submitit")
 def test_submitit_rejects_an_unknown_parameter(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("submitit")
     monkeypatch.chdir(tmp_path)
     assert main(_argv("--executor", "submitit", "--submitit", "slurm_colour=blue")) == 2
     assert "slurm_colour" in capsys.readouterr().err
 
 
+@needs("submitit")
 def test_submitit_local_gives_the_serial_records_and_requeues_a_preempted_run(serial, prepared):
     """Two local submitit jobs; the optima one is pre-empted (submitit's USR2) after its first
     round checkpoint: submitit calls `checkpoint`, requeues the run, and it resumes from its
     last round to the serial run's record."""
-    pytest.importorskip("submitit")
     cli = [sys.executable, "-m", "harness.cli", *_argv("--executor", "submitit")]
     proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -172,15 +183,16 @@ def test_submitit_local_gives_the_serial_records_and_requeues_a_preempted_run(se
         proc.kill()
     assert proc.returncode == 0, out
     assert "run optima seed 0: submitit job" in out
-    assert "Requeued job" in log.with_name(log.name.replace("_log.out", "_log.err")).read_text()
+    assert "this job is preempted" in log.with_name(log.name.replace("_out", "_err")).read_text()
+    assert log.read_text().count("run optima seed 0: on") == 2  # started again: requeued
     got = _records(prepared)
     assert got["optima"]["resumed_from_round"] >= 1
     _same(serial[1]["optima"], got["optima"], also=("resumed_from_round",))
     _same(serial[1]["uniform"], got["uniform"])
 
 
+@needs("ray")
 def test_ray_local_gives_the_serial_records(serial, prepared, capfd):
-    pytest.importorskip("ray")
     assert main(_argv("--executor", "ray", "--workers", "2")) == 0
     assert "runs: 2 through the ray executor" in capfd.readouterr().out
     got = _records(prepared)

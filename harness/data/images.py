@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from harness.data.files import open_regular, os_problem, stat_problem
@@ -127,6 +127,8 @@ def decode_image(path: Path) -> Image.Image:
         try:
             with Image.open(f) as img:
                 return img.convert("RGB")  # grey, palette and alpha images alike
+        except UnidentifiedImageError as err:  # its message shows the file object, not a cause
+            raise DataError(path, "cannot decode image: not a format Pillow knows") from err
         except Exception as err:  # whatever a decoder raises on a damaged file
             raise DataError(path, f"cannot decode image: {err}") from err
 

@@ -95,12 +95,11 @@ def valid(rec: Any, spec: Mapping[str, type]) -> bool:
         return False
     for name, kind in spec.items():
         value = rec.get(name)
-        if type(value) is not kind:  # type(True) is bool, not int
-            return False
-        if kind is int:
-            if value < 0:
-                return False
-        elif kind is str and not value.isascii() and text_problem(value) is not None:
+        if (
+            type(value) is not kind  # type(True) is bool, not int
+            or (kind is int and value < 0)
+            or (kind is str and not value.isascii() and text_problem(value) is not None)
+        ):
             return False
     return True
 
@@ -156,7 +155,8 @@ def first_seen(
     record: str | None,
     field: str,
 ) -> None:
-    """Note that ``key`` is at ``where``; a DataError naming both places if it was seen before."""
+    """Note that ``key`` is at ``where``; a DataError naming both places if it was seen before.
+    (Loops over millions of records test ``key in seen`` themselves, then call this to raise.)"""
     if key in seen:
         raise DataError(
             file, f"duplicate {what} (first at {seen[key]})", record=record, field=field

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.images import ImageFolders, decode_all
-from harness.data.json_fields import check_fields, first_seen, gc_paused, kind_ok, load_json
+from harness.data.json_fields import (
+    check_fields,
+    first_seen,
+    gc_paused,
+    kind_ok,
+    load_json,
+    valid,
+)
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
 from harness.tasks.vqa_eval import reference_forms
@@ -166,7 +173,8 @@ def _keep(doc: dict[str, Any], key: str, question_ids: set[int]) -> dict[str, An
     records, seen = [], set()
     for r in doc[key]:
         qid = r.get("question_id") if isinstance(r, dict) else None
-        if qid in question_ids and qid not in seen:
+        # A skipped record's id may be anything, a list (unhashable) included.
+        if kind_ok(qid, int) and qid in question_ids and qid not in seen:
             records.append(r)
             seen.add(qid)
     return {**doc, key: records}
@@ -245,24 +253,18 @@ def _index(
     position: dict[int, str] = {}
     for i, rec in enumerate(records):
         qid = rec.get("question_id") if isinstance(rec, dict) else None
-        named = kind_ok(qid, int)
         try:
-            check_fields(rec, spec, file, _rec(qid) if named else f"{key}[{i}]")
-            where = f"{key}[{i}]"
-            duplicate = f"{where} ({_rec(qid)})"
-            first_seen(
-                position,
-                qid,
-                where,
-                file,
-                what="question id",
-                record=duplicate,
-                field="question_id",
-            )
+            if not valid(rec, spec):  # the record's name is built only for an error
+                check_fields(rec, spec, file, _rec(qid) if kind_ok(qid, int) else f"{key}[{i}]")
+            if qid in position:
+                where = f"{key}[{i}] ({_rec(qid)})"
+                what = "question id"
+                first_seen(position, qid, "", file, what=what, record=where, field="question_id")
         except DataError as err:
             skip_or_raise(err)
             continue
         by_id[qid] = rec
+        position[qid] = f"{key}[{i}]"
     return by_id
 
 
@@ -306,21 +308,25 @@ def _check_annotation(
             record=_rec(qid),
             field="answers",
         )
-    answer_ids: dict[int, str] = {}
     for j, answer in enumerate(answers):
-        where = f"{_rec(qid)}, answers[{j}]"
-        check_fields(answer, _ANSWER_FIELDS, a_path, where)
-        # The official leave-one-out drops answers equal to the held-out one: ids must differ.
-        what = f"answer_id {answer['answer_id']} within the question"
-        first_seen(
-            answer_ids,
-            answer["answer_id"],
-            f"answers[{j}]",
-            a_path,
-            what=what,
-            record=where,
-            field="answer_id",
-        )
+        if not valid(answer, _ANSWER_FIELDS):
+            check_fields(answer, _ANSWER_FIELDS, a_path, f"{_rec(qid)}, answers[{j}]")
+    # The official leave-one-out drops answers equal to the held-out one: ids must differ.
+    if len({answer["answer_id"] for answer in answers}) < len(answers):
+        first: dict[int, str] = {}
+        for j, answer in enumerate(answers):
+            answer_id = answer["answer_id"]
+            where = f"{_rec(qid)}, answers[{j}]"
+            what = f"answer_id {answer_id} within the question"
+            first_seen(
+                first,
+                answer_id,
+                f"answers[{j}]",
+                a_path,
+                what=what,
+                record=where,
+                field="answer_id",
+            )
     if question is None:
         raise DataError(
             a_path,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from harness.backend import Backend
 from harness.config import DistillConfig
 from harness.data.order import BatchOrder, training_order
+from harness.distill.adafactor import Adafactor
 from harness.distill.losses import Projections, layer_losses, text_masks
 
 
@@ -198,7 +199,7 @@ def run_rounds(
     reward_index = torch.from_numpy(reward_index)
     a1, a2, a3 = training_weights(scheduler_name, cfg)
     params = [*student.parameters(), *projections.parameters()]
-    optimizer = torch.optim.Adafactor(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = Adafactor(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = RunState(
         optimizer=optimizer,
         schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / cfg.steps),

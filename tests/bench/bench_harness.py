@@ -203,3 +203,52 @@ def test_reproduce_wall_time(tmp_path):
             "< 15 min",
         )
     )
+
+
+RUNS_PHASE = "Runs phase: 1 process x 2 threads against 2 processes x 1 thread"
+
+
+def test_runs_phase_serial_vs_processes(tmp_path):
+    """The default VQA study's runs phase (2 runs) serially with 2 threads a run, and through
+    the `processes` executor, 2 workers of 1 thread: the measurement that chose the default
+    executor on CPU (issue 15). Alternating order, `repeats` times each; BENCH_RUN_STEPS caps
+    the runs (default: the preset's 800 steps)."""
+    repeats, prepare_steps = 2, 100
+    run_steps = int(os.environ.get("BENCH_RUN_STEPS", "0"))
+    pair = [("serial", 2), ("processes", 1)]
+    layouts = [x for i in range(repeats) for x in (pair if i % 2 == 0 else pair[::-1])]
+    load = os.getloadavg()[0]
+    seconds = bench.runs_phase_seconds(tmp_path / "w", layouts, prepare_steps, run_steps)
+    load_after = os.getloadavg()[0]
+    by = {
+        name: [s for (n, _), s in zip(layouts, seconds, strict=True) if n == name]
+        for name, _ in pair
+    }
+    serial, processes = (statistics.median(by[name]) for name, _ in pair)
+    RESULTS["timings"]["runs phase, 2 runs, serial x 2 threads"] = serial
+    RESULTS["timings"]["runs phase, 2 runs, 2 processes x 1 thread"] = processes
+    row = (
+        "default VQA runs phase (2 runs): serial x 2 threads / 2 processes x 1 thread",
+        f"{serial / processes:.2f}x ({serial:.0f} / {processes:.0f} s)",
+        "> 1: `processes` the default on CPU",
+    )
+    RESULTS["rows"].append(row)
+    steps = f"{run_steps} steps (BENCH_RUN_STEPS)" if run_steps else "the preset's 800 steps"
+    section = [
+        "| layout | runs phase, seconds (in the order measured) | median |",
+        "|---|---|---|",
+        *(
+            f"| {name} x {threads} thread{'s' * (threads > 1)} | "
+            f"{', '.join(f'{s:.1f}' for s in by[name])} | {statistics.median(by[name]):.1f} |"
+            for name, threads in pair
+        ),
+        "",
+        f"Ratio {row[1]}. The default VQA study's runs `optima` and `uniform` (seed 0) of "
+        f"{steps} each, after `prepare` (pre-training and teacher capped at {prepare_steps} "
+        "steps: a run's step time does not depend on the teacher's quality); the `processes` "
+        "time includes starting the workers and their re-opening the prepared study. "
+        f"Order: {', '.join(n for n, _ in layouts)}. Load average (1 min) {load:.2f} before, "
+        f"{load_after:.2f} after, on {os.cpu_count()} cores; machine: {bench.machine()}.",
+    ]
+    RESULTS.setdefault("sections", {})[RUNS_PHASE] = section
+    print(f"\nbench report: {bench.write_section(REPORTS, RUNS_PHASE, section)}")
