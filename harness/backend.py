@@ -10,6 +10,7 @@ loop. torch_xla is imported only when `--device xla` is asked: the CPU install l
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,8 @@ class Backend:
     device: torch.device
     rank: int = 0
     world_size: int = 1
+    steps_counted: int = 0  # training steps inside `training_steps` (XLA only)
+    reads_in_steps: int = 0  # their transfers from the device
 
     @property
     def is_main(self) -> bool:
@@ -71,10 +74,9 @@ class Backend:
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer, params: list) -> None:
         """Average the gradients over ranks (what DDP does), then step: every rank applies
-        the same update, as one process would on the global batch. On XLA the gradients are
-        materialised first: torch's Adafactor reads norms on the host (`.item()`), and each
-        read would otherwise run the forward and backward again, once a parameter."""
-        self.sync()
+        the same update, as one process would on the global batch. The optimizer reads
+        nothing back (harness/distill/adafactor.py), so on XLA forward, backward and update
+        trace into one graph, run at the step's end."""
         if self.distributed:
             for p in params:
                 if p.grad is not None:
@@ -121,16 +123,48 @@ class Backend:
         if self.distributed:
             dist.barrier()
 
+    @contextmanager
+    def training_steps(self, n: int):
+        """Around `n` training steps: on XLA, counts the transfers from the device they make
+        (torch-xla's own `TransferFromDeviceTime` samples; the target is none)."""
+        before = _xla_metric("TransferFromDeviceTime") if self.kind == "xla" else None
+        yield
+        if before is not None:
+            self.reads_in_steps += _xla_metric("TransferFromDeviceTime")[0] - before[0]
+            self.steps_counted += n
+
     def compile_stats(self) -> dict | None:
-        """XLA graph compilations so far and their total seconds (None off XLA): a graph
-        count that grows with rounds means a round recompiles."""
+        """XLA counters so far (None off XLA): graph compilations and their total seconds,
+        and the host reads made inside training steps (`training_steps`)."""
         if self.kind != "xla":
             return None
-        import torch_xla.debug.metrics as met
+        count, total_ns = _xla_metric("CompileTime")
+        return {
+            "compilations": count,
+            "compile_seconds": total_ns / 1e9,
+            "training_steps": self.steps_counted,
+            "host_reads_in_steps": self.reads_in_steps,
+        }
 
-        data = met.metric_data("CompileTime")
-        count, total_ns = (data[0], data[1]) if data else (0, 0.0)
-        return {"compilations": int(count), "compile_seconds": total_ns / 1e9}
+    def xla_since(self, before: dict | None) -> dict | None:
+        """What a run added to `compile_stats()` (taken before it): a graph count that grows
+        with rounds means a round recompiles; `host_reads_per_step` inside the rounds' steps
+        (0: the device never waits on the host there). None off XLA."""
+        after = self.compile_stats()
+        if before is None or after is None:
+            return None
+        d = {k: after[k] - before[k] for k in after}
+        steps, reads = d.pop("training_steps"), d.pop("host_reads_in_steps")
+        d["host_reads_per_step"] = reads / steps if steps else None
+        return d
+
+
+def _xla_metric(name: str) -> tuple[int, float]:
+    """torch-xla's (sample count, total) of one of its metrics, (0, 0.0) before any sample."""
+    import torch_xla.debug.metrics as met
+
+    data = met.metric_data(name)
+    return (int(data[0]), float(data[1])) if data else (0, 0.0)
 
 
 def make_backend(device: str) -> Backend:

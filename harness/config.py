@@ -110,13 +110,32 @@ class StudyConfig:
     tokenizer: str = "sentencepiece"  # or "open_clip": CLIP's BPE, which open_clip weights need
     max_steps: int = 0  # > 0: every training loop stops after this many steps (smoke checks)
     numerics: NumericsConfig = NumericsConfig()
+    # "bf16": distillation under autocast in bfloat16, float32 weights and optimizer state
+    precision: str = "fp32"
+    tensorboard: bool = False  # event files under <workdir>/tensorboard/: a view, not a result
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """The config as it names a result (its hash, its study folder): views left out, and
+        fields added after results were published left out at their defaults, so those
+        results keep their hash."""
+        d = self.to_dict()
+        for name in VIEWS:
+            d.pop(name)
+        for name, default in LATE_DEFAULTS.items():
+            if d[name] == default:
+                d.pop(name)
+        return d
+
     def hash(self) -> str:
-        return config_hash(self.to_dict())
+        return config_hash(self.identity())
+
+
+VIEWS = ("tensorboard",)
+LATE_DEFAULTS = {"precision": "fp32"}
 
 
 def config_hash(obj: Any) -> str:
@@ -231,12 +250,17 @@ def study_config(task: str, preset: str) -> StudyConfig:
 
 def apply_overrides(cfg: StudyConfig, overrides: list[str]) -> StudyConfig:
     """`--set distill.gamma=0.9`: dotted field paths, values read as the field's current type
-    (a tuple from comma-separated items), validated afterwards like a preset."""
+    (a tuple from comma-separated items), validated afterwards like a preset. `precision=bf16`
+    stores the teacher's outputs in bfloat16 too, unless `teacher_cache_dtype` is set."""
+    keys = set()
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected field=value, e.g. distill.gamma=0.9")
         cfg = _replace_path(cfg, key.strip().split("."), raw.strip(), key.strip())
+        keys.add(key.strip())
+    if cfg.precision == "bf16" and "teacher_cache_dtype" not in keys:
+        cfg = dataclasses.replace(cfg, teacher_cache_dtype="bfloat16")
     validate(cfg)
     return cfg
 
@@ -348,6 +372,7 @@ DOMAINS: dict[type, dict[str, Domain]] = {
         "eval_every_rounds": at_least(0),  # 0: no curve
         "tokenizer": one_of(*TOKENIZERS),
         "max_steps": at_least(0),  # 0: no cap
+        "precision": one_of("fp32", "bf16"),
     },
 }
 

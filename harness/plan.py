@@ -139,8 +139,10 @@ def plan(
     reward = 2 * d.reward_set_size * views * f_student
     run = d.steps * step + d.rounds * reward
     # the teacher's fine-tuning (task loss only, forward and backward), unless one is given
-    teacher_finetune = 0 if cfg.teacher_finetuned else cfg.teacher.steps * (
-        cfg.teacher.batch_size * views * 3 * f_teacher
+    teacher_finetune = (
+        0
+        if cfg.teacher_finetuned
+        else cfg.teacher.steps * (cfg.teacher.batch_size * views * 3 * f_teacher)
     )
     weights = 4 * (_count(teacher) + _count(student))
     training = 4 * _count(student) + _optimizer_state_bytes(student)

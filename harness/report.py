@@ -311,13 +311,21 @@ def render_task(
 
 def _setup(r: RunRecord) -> str:
     c = r.config
+    precision = str(c.resolved.get("precision", "fp32"))
     return (
         f"Preset `{c.preset}`, data: {r.provenance.data.source}. Teacher `{c.teacher_model}`, "
         f"student `{c.student}`; T = {c.steps} steps in P = {c.rounds} rounds, "
         f"T0 = {c.warmup_rounds}, gamma = {c.gamma}, a = {c.alpha}. `none` is the student "
         "trained on the task alone (a1 = 1, a2 = a3 = 0). Metric: "
-        f"{r.metric_name} on `{c.eval_split}`."
+        f"{r.metric_name} on `{c.eval_split}`. Precision: {PRECISIONS.get(precision, precision)}."
     )
+
+
+# a record's `precision` (records made before the field have none: float32)
+PRECISIONS = {
+    "fp32": "float32",
+    "bf16": "bfloat16 autocast (float32 weights and optimizer state)",
+}
 
 
 def _by_scheduler(records: Iterable[RunRecord], name: str) -> list[RunRecord]:

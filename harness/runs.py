@@ -101,8 +101,9 @@ def provenance(
         "evaluator": evaluator,
         "ours_options": {k: getattr(cfg.distill, k) for k in OURS_OPTIONS},
         "optimizer": {
-            "name": "torch.optim.Adafactor",
-            "note": "torch's Adafactor keeps no first moment: the card's beta1 = 0.9 has no "
-            "counterpart; its second moment decays as 1 - t^-0.8 (beta2_decay=-0.8)",
+            "name": "harness.distill.adafactor.Adafactor",
+            "note": "torch's Adafactor (bit for bit on CPU) with its scalars on the device; it "
+            "keeps no first moment: the card's beta1 = 0.9 has no counterpart; its second "
+            "moment decays as 1 - t^-0.8 (beta2_decay=-0.8)",
         },
     }

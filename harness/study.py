@@ -24,6 +24,7 @@ from harness.distill.loop import DistillInputs, NumericalError, run_rounds
 from harness.distill.losses import Projections
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_key, ensure_cached
 from harness.errors import ConfigError, DataError, UserError
+from harness.live import LiveView, live_dir
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, layer_map
 from harness.models.presets import PRETRAINED_ONLY
@@ -288,7 +289,7 @@ def _prepare(
         pad_id=p.tokenizer.pad_id,
         device=device,
     )
-    key = config_hash({"config": cfg.to_dict(), "data": p.data["sha256"]})
+    key = config_hash({"config": cfg.identity(), "data": p.data["sha256"]})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
     return Study(
         cfg,
@@ -330,6 +331,7 @@ def execute_run(
         "timing": {},
         "provenance": provenance(cfg, study.device, study.data, task.evaluator, numerics),
     }
+    live = LiveView(live_dir(folder)) if cfg.tensorboard and study.backend.is_main else None
     try:
         t_shapes = module_shapes(cfg.teacher.model)
         s_shapes = module_shapes(cfg.distill.student)
@@ -362,6 +364,8 @@ def execute_run(
             ),
             max_steps=cfg.max_steps,
             backend=study.backend,
+            precision=cfg.precision,
+            live=live,
         )
         record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()
@@ -369,6 +373,8 @@ def execute_run(
             task, student, study.evaluation, study.extra, study.device, cfg.eval_batch_size
         )
         record["rounds"] = result["rounds"]
+        if live is not None:
+            live.final(record["metrics"])
         record["status"] = "complete"
         record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
     except NumericalError as e:
@@ -383,23 +389,19 @@ def execute_run(
             "message": f"{type(e).__name__}: {e}",
             "traceback": traceback.format_exc(),
         }
+    finally:
+        if live is not None:
+            live.close()
     record["timing"]["wall_seconds"] = time.perf_counter() - start
     record["backend"] = {
         "device": study.backend.kind,
         "data_parallel_ranks": study.backend.world_size,
-        "xla": _compiled_since(compiled_before, study.backend.compile_stats()),
+        "xla": study.backend.xla_since(compiled_before),
     }
     record["timing"]["process_peak_rss_mib"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
     return record
-
-
-def _compiled_since(before: dict | None, after: dict | None) -> dict | None:
-    """XLA graphs compiled during the run and their compile seconds; None off XLA."""
-    if before is None or after is None:
-        return None
-    return {k: after[k] - before[k] for k in after}
 
 
 def run_grid(

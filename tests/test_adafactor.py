@@ -14,7 +14,9 @@ from harness.models.coca import CoCa
 from harness.models.presets import preset
 
 
-def _model() -> CoCa:
+@pytest.fixture(scope="module")
+def student() -> CoCa:
+    """Built once (seconds): each test trains deep copies."""
     return CoCa(preset("tiny-student"), seed=0)
 
 
@@ -44,15 +46,15 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> None:
         assert torch.equal(x, y), name
 
 
-def test_bitwise_torchs_adafactor_on_a_coca_student():
+def test_bitwise_torchs_adafactor_on_a_coca_student(student):
     """Matrices, vectors, a 4-d patch embedding; weight decay and the loop's lr decay."""
-    ref, ours = _model(), _model()
+    ref, ours = copy.deepcopy(student), copy.deepcopy(student)
     opt_ref = torch.optim.Adafactor(ref.parameters(), lr=1e-2, weight_decay=0.01)
     opt_ours = Adafactor(ours.parameters(), lr=1e-2, weight_decay=0.01)
-    _train(ref, opt_ref, range(12))
-    _train(ours, opt_ours, range(12))
+    _train(ref, opt_ref, range(8))
+    _train(ours, opt_ours, range(8))
     _same(ref, ours)
-    assert not torch.equal(_model().visual.conv1.weight, ours.visual.conv1.weight)  # it trained
+    assert not torch.equal(student.visual.conv1.weight, ours.visual.conv1.weight)  # it trained
     for p in ours.parameters():
         s_ref, s_ours = opt_ref.state[ref.get_parameter(_name(ours, p))], opt_ours.state[p]
         assert s_ref.keys() == s_ours.keys()
@@ -64,10 +66,10 @@ def _name(model: torch.nn.Module, param: torch.Tensor) -> str:
     return next(n for n, p in model.named_parameters() if p is param)
 
 
-def test_a_torch_checkpoint_resumes_bitwise_and_back():
+def test_a_torch_checkpoint_resumes_bitwise_and_back(student):
     """State dicts pass both ways: a run saved by torch's optimizer resumes under ours (its
     `step` loaded on the CPU, as torch keeps it) and ends as torch's own run ends."""
-    ref, ours = _model(), _model()
+    ref, ours = copy.deepcopy(student), copy.deepcopy(student)
     opt_ref = torch.optim.Adafactor(ref.parameters(), lr=1e-2, weight_decay=0.01)
     _train(ref, opt_ref, range(5))
     ours.load_state_dict(ref.state_dict())
@@ -117,20 +119,20 @@ class _HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def test_no_host_read_in_a_step():
+def test_no_host_read_in_a_step(student):
     """torch's step reads the host a few times per parameter; ours never. On the meta device
     (the accelerator path: float32 scalars, no fused-add emulation) a read could not even
     run."""
     reads = {}
     for cls in (torch.optim.Adafactor, Adafactor):
-        model = _model()
+        model = copy.deepcopy(student)
         _loss(model, 0).backward()
-        params = list(model.parameters())
+        params = [p for p in model.parameters() if p.grad is not None]
         before = [p.clone() for p in params]
         optimizer = cls(params, lr=1e-2, weight_decay=0.01)
         with _HostReads() as mode:
             optimizer.step()
-        assert all(not torch.equal(a, b) for a, b in zip(before, params, strict=True))
+        assert not any(torch.equal(a, b) for a, b in zip(before, params, strict=True))
         reads[cls] = mode.reads
     # torch's: the step count, the parameter's norm and the update's norm, per parameter
     assert reads == {torch.optim.Adafactor: 3 * len(params), Adafactor: 0}

@@ -20,8 +20,9 @@ from harness import executors
 from harness.cli import main
 from harness.distill.loop import KILL_AT_STEP
 
-GRID = ["--preset", "smoke", "--seeds", "0", "--schedulers", "optima,uniform", "--max-steps", "32"]
-GRID += ["--quiet"]  # 32 steps: pre-training, teacher and runs (4 rounds of 8)
+# 32 steps: pre-training, teacher and runs (4 rounds of 8)
+STUDY = ["--preset", "smoke", "--seeds", "0", "--max-steps", "32", "--quiet"]
+GRID = [*STUDY, "--schedulers", "optima,uniform"]
 ROWS = ("optima", "uniform")
 VOLATILE = ("timing",)  # wall-clock seconds and the process's peak memory
 
@@ -108,6 +109,17 @@ def test_a_killed_worker_resumes_and_only_incomplete_runs_are_submitted(
     assert got["optima"]["resumed_from_round"] == 2
     _same(serial[1]["optima"], got["optima"], also=("resumed_from_round",))
     _same(serial[1]["uniform"], got["uniform"])
+
+
+def test_ablate_submits_its_variants_runs_that_are_not_complete(serial, prepared, capfd):
+    shutil.copytree(serial[0] / "work" / "runs", prepared / "work" / "runs")  # optima: shared
+    argv = ["ablate", "vqa", *STUDY, "--only", "reward-absolute", "--executor", "processes"]
+    assert main([*argv, "--workdir", "work", "--reports", "reports"]) == 0
+    out = capfd.readouterr().out
+    assert "run optima seed 0: complete, skipped" in out and "runs: 1 through" in out
+    (record,) = prepared.glob("work/ablations/vqa/reward-absolute-*/optima/seed-0/record.json")
+    assert json.loads(record.read_text())["status"] == "complete"
+    assert (prepared / "reports" / "ablations-vqa.md").is_file()
 
 
 def test_options_of_another_executor_are_refused(tmp_path, monkeypatch, capsys):

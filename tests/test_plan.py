@@ -64,7 +64,6 @@ def test_open_clip_architecture_is_planned_with_clips_vocabulary(capsys):
     assert clip["layer_map"]["visual"] == list(range(1, 24, 2))
 
 
-
 def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
     """Hours per run and per grid for each named chip, from the run's FLOPs at the stated
     share of its bf16 peak; the grid is 4 rows x seeds plus the teacher's fine-tuning once.
@@ -77,7 +76,9 @@ def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
     for chip in acc["chips"].values():
         rate = chip["peak_bf16_flops_per_second"] * 0.4 * 3600
         assert chip["hours_per_run"] == round(f["per_run"] / rate, 2)
-        assert chip["hours_per_grid"] == round((12 * f["per_run"] + f["teacher_finetune"]) / rate, 2)
+        assert chip["hours_per_grid"] == round(
+            (12 * f["per_run"] + f["teacher_finetune"]) / rate, 2
+        )
     faster = _plan(
         capsys, "vqa", "--preset", "default", "--utilisation", "0.8", "--seeds", "0",
         "--set", "teacher_finetuned=/ckpt/teacher.pt",

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data.images import load_image, resolve_image
+from harness.data.images import ImageFolders, load_image, path_problem
 from harness.data.vqa import answer_vocab, check, image_path, read_vqa
 from harness.errors import DataError
 from harness.tasks.vqa_eval import evaluate
@@ -333,9 +333,10 @@ def test_missing_questions_file(root: Path) -> None:
 # --- images -----------------------------------------------------------------------------------
 
 
-def test_resolve_image_inside_root(root: Path) -> None:
+def test_image_path_inside_root(root: Path) -> None:
     relative = "train2014/COCO_train2014_000000000009.jpg"
-    assert resolve_image(root, relative) == root / relative
+    assert path_problem(relative) is None
+    assert ImageFolders().problem(root / relative) is None
 
 
 @pytest.mark.parametrize(
@@ -343,27 +344,34 @@ def test_resolve_image_inside_root(root: Path) -> None:
     [
         ("../outside.jpg", "climbs out"),
         ("train2014/../../outside.jpg", "climbs out"),
+        ("train2014\\..\\..\\outside.jpg", "climbs out"),
         ("/etc/hostname", "absolute"),
         ("C:\\images\\x.jpg", "absolute"),
         ("", "empty"),
-        ("train2014/COCO_train2014_000000000099.jpg", "image not found"),
+        ("x\0.jpg", "NUL"),
     ],
 )
-def test_resolve_image_refuses(root: Path, relative: str, fragment: str) -> None:
-    (root.parent / "outside.jpg").write_bytes(b"x")
-    with pytest.raises(DataError, match=fragment) as err:
-        resolve_image(root, relative, source="pairs.jsonl", record=7, field="image")
-    assert "pairs.jsonl, record 7, field 'image'" in str(err.value)
+def test_image_path_refused_as_written(relative: str, fragment: str) -> None:
+    assert fragment in path_problem(relative)
 
 
-def test_resolve_image_follows_symlinks_out_of_the_root(root: Path) -> None:
+def test_image_folders_name_what_is_wrong(root: Path) -> None:
+    folders = ImageFolders()
+    missing = root / "train2014/COCO_train2014_000000000099.jpg"
+    assert folders.problem(missing) == f"image not found: {missing}"
+    assert "is a folder" in folders.problem(root / "train2014")
+    assert folders.problem(root / "nowhere" / "x.jpg") == f"image not found: {root}/nowhere/x.jpg"
+
+
+def test_image_symlinked_out_of_the_root_is_followed(root: Path) -> None:
     # The path as written must stay under the root; where the user's symlink leads is theirs.
     outside = root.parent / "outside.jpg"
     Image.new("RGB", (4, 4)).save(outside)
     os.symlink(outside, root / "train2014" / "link.jpg")
-    assert resolve_image(root, "train2014/link.jpg") == root / "train2014/link.jpg"
     os.symlink(root / IMAGES_FIRST, root / "train2014" / "inner.jpg")
-    assert resolve_image(root, "train2014/inner.jpg") == root / "train2014/inner.jpg"
+    folders = ImageFolders()
+    assert folders.problem(root / "train2014/link.jpg") is None
+    assert folders.problem(root / "train2014/inner.jpg") is None
 
 
 def test_load_image_resizes_bicubic(root: Path) -> None:

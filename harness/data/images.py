@@ -45,25 +45,6 @@ def path_problem(relative: str) -> str | None:
     return None
 
 
-def resolve_image(
-    root: Path,
-    relative: str,
-    *,
-    source: str | Path | None = None,
-    record: str | int | None = None,
-    field: str | None = None,
-) -> Path:
-    """``root / relative``, refused unless ``relative`` stays under ``root`` as written and
-    leads to a regular file. ``source``/``record``/``field`` name the dataset entry that holds
-    ``relative``, so the error points at it; by default the error names the image."""
-    candidate = Path(root) / relative
-    file = source if source is not None else candidate
-    problem = path_problem(relative) or _file_problem(candidate)
-    if problem is not None:
-        raise DataError(file, problem, record=record, field=field)
-    return candidate
-
-
 class ImageFolders:
     """Which images are there, by one listing per folder: a stat per image costs seconds over
     the 100k images of a real split. Only an entry that is not plainly a regular file (a

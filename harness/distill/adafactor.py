@@ -44,7 +44,9 @@ def fma(params: list[torch.Tensor], updates: list[torch.Tensor], scales: torch.T
     toward = torch.nextafter(r, torch.where(err > 0, torch.inf, -torch.inf).float())
     on_midpoint = (r.double() + toward.double()) * 0.5 == s
     out[at] = torch.where((err != 0) & on_midpoint, toward, r)
-    torch._foreach_copy_(params, [o.view_as(x) for o, x in zip(out.split(sizes), params, strict=True)])
+    torch._foreach_copy_(
+        params, [o.view_as(x) for o, x in zip(out.split(sizes), params, strict=True)]
+    )
 
 
 # float64 bits below float32's last: a float32 midpoint has exactly the top one of them set

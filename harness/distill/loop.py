@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from harness.config import DistillConfig
 from harness.data.order import BatchOrder, training_order
 from harness.distill.adafactor import Adafactor
 from harness.distill.losses import Projections, layer_losses, text_masks
+from harness.live import LiveView
 
 
 @dataclass
@@ -49,21 +51,36 @@ class Distiller:
         student: nn.Module,
         projections: Projections,
         backend: Backend | None = None,
+        precision: str = "fp32",
     ):
         self.x = inputs
         self.student = student
         self.projections = projections
         self.backend = backend or Backend(inputs.device.type, inputs.device)
         self.params = [*student.parameters(), *projections.parameters()]
+        self.precision = precision
 
-    def terms(self, batch: dict, teacher_out: dict, tau: float) -> dict[str, torch.Tensor]:
+    def mixed(self):
+        """bf16: the forward passes (teacher, student, projections) under autocast in
+        bfloat16; weights, gradients and optimizer state stay float32."""
+        if self.precision == "fp32":
+            return nullcontext()
+        return torch.autocast(self.x.device.type, dtype=torch.bfloat16)
+
+    def terms(self, index: torch.Tensor, batch: dict, tau: float) -> dict[str, torch.Tensor]:
+        """The loss terms of a batch; computed in float32 whatever the precision of the
+        forward passes (a reward is a small difference of two objectives)."""
         task = self.x.task
-        out = task.forward(self.student, batch)
-        masks = text_masks(batch["text"], self.x.pad_id)
+        with self.mixed():
+            teacher_out = self.x.teacher(index, batch)
+            out = task.forward(self.student, batch)
+            masks = text_masks(batch["text"], self.x.pad_id)
+            layer = layer_losses(out["hidden"], teacher_out["hidden"], self.projections, masks)
+        logits, teacher_logits = out["task_logits"].float(), teacher_out["logits"].float()
         return {
-            "task": task.task_loss(out["task_logits"], batch),
-            "pred": task.pred_loss(out["task_logits"], teacher_out["logits"], tau, batch),
-            "layer": layer_losses(out["hidden"], teacher_out["hidden"], self.projections, masks),
+            "task": task.task_loss(logits, batch),
+            "pred": task.pred_loss(logits, teacher_logits, tau, batch),
+            "layer": layer,
         }
 
     def step(self, index: torch.Tensor, weights, mask: torch.Tensor, cfg: DistillConfig, state):
@@ -72,7 +89,7 @@ class Distiller:
         a1, a2, a3 = weights
         index = self.backend.shard(index)
         batch = self.x.task.batch(self.x.train, index, self.x.device)
-        terms = self.terms(batch, self.x.teacher(index, batch), cfg.temperature)
+        terms = self.terms(index, batch, cfg.temperature)
         loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,7 +110,7 @@ class Distiller:
         for start in range(0, len(local), batch_size):
             part = local[start : start + batch_size]
             batch = self.x.task.batch(self.x.train, part, self.x.device)
-            terms = self.terms(batch, self.x.teacher(part, batch), cfg.temperature)
+            terms = self.terms(part, batch, cfg.temperature)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0) + v * len(part)
             self.backend.sync()
@@ -182,6 +199,8 @@ def run_rounds(
     checkpoints=None,
     max_steps: int = 0,
     backend: Backend | None = None,
+    precision: str = "fp32",
+    live: LiveView | None = None,
 ) -> dict:
     """Train `student` and `projections` in place; returns the round traces and timing.
 
@@ -191,8 +210,9 @@ def run_rounds(
     resumes from the latest saved round; only the main rank saves. `max_steps` > 0 stops
     training after that many steps (the round under way ends early), for smoke-checking a
     preset: the schedule (T, P, learning-rate decay) stays the configured one. `backend`
-    defaults to one process on `x.device`."""
-    distiller = Distiller(x, student, projections, backend)
+    defaults to one process on `x.device`. `precision` "bf16": see `Distiller.mixed`. `live`
+    (harness.live) gets each round's curves, read from the device at the round's end."""
+    distiller = Distiller(x, student, projections, backend, precision)
     backend = distiller.backend
     backend.check_batch(cfg.batch_size)
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
@@ -221,6 +241,8 @@ def run_rounds(
 
     total = min(cfg.steps, max_steps) if max_steps else cfg.steps
     first = len(state.rounds)
+    if live is not None:
+        live.start(min(first * cfg.round_steps, total), total)
     student.train()
     before = distiller.objective_terms(reward_index, cfg, eval_batch_size)
     bar = tqdm(
@@ -237,20 +259,25 @@ def run_rounds(
         backend.check_same(mask, f"the active modules of round {p}")
         sums = torch.zeros(len(names), device=x.device)
         first_bad = torch.tensor(-1, device=x.device)
+        step_values = []  # the live view's per-step terms, read at the round's end
         t0 = time.perf_counter()
-        for i in range(round_steps):
-            step = p * cfg.round_steps + i
-            if step == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            values = distiller.step(next(state.order), (a1, a2, a3), mask, cfg, state)
-            sums += values
-            # no host read per step: the first non-finite step is kept on the device
-            bad = ~torch.isfinite(values).all() & (first_bad < 0)
-            first_bad = torch.where(bad, torch.tensor(step, device=x.device), first_bad)
-            # the step ends after the round's running sums: a step's graph then does not
-            # depend on its place in the round (measured: P = 8 compiled graphs P = 4 did not)
-            backend.sync()
-            bar.update(1)
+        with backend.training_steps(round_steps):
+            for i in range(round_steps):
+                step = p * cfg.round_steps + i
+                if step == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                values = distiller.step(next(state.order), (a1, a2, a3), mask, cfg, state)
+                sums += values
+                if live is not None:
+                    step_values.append(values)
+                # no host read per step: the first non-finite step is kept on the device
+                bad = ~torch.isfinite(values).all() & (first_bad < 0)
+                first_bad = torch.where(bad, torch.tensor(step, device=x.device), first_bad)
+                # the step ends after the round's running sums: a step's graph then does not
+                # depend on its place in the round (measured: P = 8 compiled graphs P = 4
+                # did not)
+                backend.sync()
+                bar.update(1)
         t1 = time.perf_counter()
         state.timing["train_seconds"] += t1 - t0
         sums = backend.all_reduce_mean(sums)
@@ -288,6 +315,9 @@ def run_rounds(
             primary = evaluate()["primary"]
             state.rounds[-1]["eval"] = {"step": (p + 1) * cfg.round_steps, "primary": primary}
             state.timing["curve_eval_seconds"] += time.perf_counter() - t2
+        if live is not None:
+            steps = torch.stack(step_values).tolist()
+            live.round(p * cfg.round_steps, names, steps, state.rounds[-1], x.modules, t1 - t0)
         state.timing["round_overhead_seconds"] += time.perf_counter() - t1
         if checkpoints is not None and backend.is_main:
             checkpoints.save(p, state.tensors(student, projections), state.json())

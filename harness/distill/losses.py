@@ -24,8 +24,9 @@ class Projections(nn.ModuleDict):
 
 
 def masked_mse(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None):
-    """Mean squared error over features and the positions where `mask` [B, S] is true."""
-    err = (student - teacher).pow(2).mean(dim=-1)
+    """Mean squared error over features and the positions where `mask` [B, S] is true, in
+    float32 (a no-op on float32 inputs; bfloat16 ones from autocast are widened first)."""
+    err = (student.float() - teacher.float()).pow(2).mean(dim=-1)
     if mask is None:
         return err.mean()
     mask = mask.to(err.dtype)

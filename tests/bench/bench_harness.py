@@ -213,7 +213,7 @@ def test_runs_phase_serial_vs_processes(tmp_path):
     the `processes` executor, 2 workers of 1 thread: the measurement that chose the default
     executor on CPU (issue 15). Alternating order, `repeats` times each; BENCH_RUN_STEPS caps
     the runs (default: the preset's 800 steps)."""
-    repeats, prepare_steps = 2, 100
+    repeats, prepare_steps = 2, 20
     run_steps = int(os.environ.get("BENCH_RUN_STEPS", "0"))
     pair = [("serial", 2), ("processes", 1)]
     layouts = [x for i in range(repeats) for x in (pair if i % 2 == 0 else pair[::-1])]

@@ -41,3 +41,6 @@ def test_graph_count_does_not_grow_with_rounds(tmp_path):
     n4, n8 = four["backend"]["xla"]["compilations"], eight["backend"]["xla"]["compilations"]
     print(f"XLA graphs compiled: P=4 {n4}, P=8 {n8}")
     assert n4 > 0 and n4 == n8
+    # torch-xla's own transfer counter, over every training step of every round
+    for r in (four, eight):
+        assert r["backend"]["xla"]["host_reads_per_step"] == 0
