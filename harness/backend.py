@@ -181,6 +181,7 @@ def make_backend(device: str) -> Backend:
             import torch_xla.distributed.xla_backend  # noqa: F401  registers "xla"
 
             dist.init_process_group("xla", init_method="xla://")
+            _check_xla_world(world, int(os.environ.get("RANK", local)))
         dev = torch_xla.device()
     elif device == "cuda":
         dev = torch.device("cuda", local) if world > 1 else torch.device("cuda")
@@ -193,6 +194,20 @@ def make_backend(device: str) -> Backend:
             dist.init_process_group("gloo")
     rank = dist.get_rank() if world > 1 else 0
     return Backend(device, dev, rank, dist.get_world_size() if world > 1 else 1)
+
+
+def _check_xla_world(world: int, rank: int) -> None:
+    """torch-xla's `xla://` rendezvous takes its world from the PJRT runtime, not from
+    torchrun: on the CPU PJRT device (torch-xla 2.9) every process came out rank 0, of a
+    world of 1 (each would then run and write the whole study) or of 2 (its collectives then
+    wait for a second device in the same process and abort). docs/tpu.md."""
+    if dist.get_world_size() != world or dist.get_rank() != rank:
+        raise ConfigError(
+            f"torchrun started rank {rank} of {world} processes, but torch-xla's xla:// "
+            f"rendezvous made it rank {dist.get_rank()} of {dist.get_world_size()}: this "
+            "PJRT device does not run one world across processes (the CPU PJRT device does "
+            "not; see docs/tpu.md)"
+        )
 
 
 def close(backend: Backend) -> None:

@@ -103,7 +103,7 @@ class Bench:
         n, b = len(self.inputs.train), self.cfg.distill.batch_size
         return torch.from_numpy(np.random.default_rng(step).choice(n, b, replace=False))
 
-    def harness_step(self, teacher: str = "live", parts=None):
+    def harness_step(self, teacher: str = "live", parts=None, precision: str = "fp32"):
         """The training loop's own step (`Distiller.step`) as a callable of no arguments;
         `parts`: a (student, projections, optimizer) of `student()`, else a fresh one."""
         inputs = dataclasses.replace(
@@ -119,7 +119,7 @@ class Bench:
             rounds=[],
             timing={},
         )
-        distiller = Distiller(inputs, student, projections)
+        distiller = Distiller(inputs, student, projections, precision=precision)
         mask = torch.ones(len(inputs.modules))
         counter = iter(range(10**9))
 
@@ -257,6 +257,60 @@ def runs_phase_seconds(
             if not is_complete(folder := run_dir(runs.study_dir, scheduler, 0), cfg.hash()):
                 raise RuntimeError(f"{folder / RECORD}: the run did not complete")
     return seconds
+
+
+def precision_step(precision: str, steps: int, workdir: Path) -> dict[str, float]:
+    """Seconds per cached-teacher training step of the default preset at `precision` (fp32,
+    bf16) with a run's numerics (portable, 1 thread), and the process's resident memory
+    before the steps and at its peak during them (MiB): a fresh process per call, since the
+    kernels are chosen once per process and its peak cannot be lowered again."""
+    code = (
+        "import sys\n"
+        "from harness.numerics import set_environment\n"
+        "set_environment('portable')\n"
+        "from harness import bench\n"
+        "print(bench._precision_step(sys.argv[1], int(sys.argv[2]), sys.argv[3]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in numerics.ENVIRONMENT}
+    out = subprocess.run(
+        [sys.executable, "-c", code, precision, str(steps), str(workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds, base, peak = map(float, out.stdout.strip().splitlines()[-1].split())
+    return {"seconds": seconds, "rss_before_mib": base, "rss_peak_mib": peak}
+
+
+def _precision_step(precision: str, steps: int, workdir: str) -> str:
+    numerics.settle(NumericsConfig(), NumericsConfig().threads)
+    b = Bench.build(Path(workdir))
+    if precision == "bf16":  # the teacher-output cache a bf16 run stores
+        b.cached = b.cached.to(torch.bfloat16)
+    step = b.harness_step("cached", precision=precision)
+    for _ in range(3):
+        step()
+    base = _rss_mib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: the peak (VmHWM) starts again here
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return f"{(time.perf_counter() - start) / steps} {base} {_rss_mib('VmHWM')}"
+
+
+def bf16_support() -> list[str]:
+    """The CPU's bfloat16 instructions (/proc/cpuinfo flags): without them bf16 matmuls are
+    emulated in float32."""
+    return sorted(f for f in numerics._cpu_flags() if f in ("avx512_bf16", "amx_bf16"))
+
+
+def _rss_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:

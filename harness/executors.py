@@ -65,13 +65,15 @@ class Source:
 
 @dataclass(frozen=True)
 class Job:
-    """One run: its config (an ablation variant's differs from the source's) and folder."""
+    """One run: its config (an ablation variant's differs from the source's) and folder, and
+    the teacher the parent prepared (a worker that finds another one stops)."""
 
     source: Source
     cfg: StudyConfig
     study_dir: Path
     scheduler: str
     seed: int
+    teacher_key: str
 
     def __str__(self) -> str:
         return f"run {self.scheduler} seed {self.seed}"
@@ -117,6 +119,12 @@ def run_job(job: Job) -> str:
     from harness.study import _run_once
 
     study = dataclasses.replace(_prepared(job.source), cfg=job.cfg, study_dir=job.study_dir)
+    if study.teacher.key != job.teacher_key:
+        raise UserError(
+            f"{job}: the study re-opened on {socket.gethostname()} has teacher "
+            f"{study.teacher.key}, the driver prepared {job.teacher_key}: the code, data or "
+            "work directory changed while the jobs ran; run the command again"
+        )
     print(f"{job}: on {socket.gethostname()}, pid {os.getpid()}", flush=True)
     _run_once(study, job.scheduler, job.seed, wait=True, progress=False)
     record = read_record(run_dir(job.study_dir, job.scheduler, job.seed) / RECORD)
@@ -174,7 +182,8 @@ class Executor:
             if is_complete(folder, study.cfg.hash()):
                 print(f"run {name} seed {seed}: complete, skipped ({folder})")
             else:
-                jobs.append(Job(self.source, study.cfg, study.study_dir, name, seed))
+                key = study.teacher.key
+                jobs.append(Job(self.source, study.cfg, study.study_dir, name, seed, key))
         if jobs:
             print(f"runs: {len(jobs)} through the {self.describe()}", flush=True)
             for job, error in zip(jobs, self.run(jobs), strict=True):

@@ -20,6 +20,7 @@ from harness.atomic import atomic_path
 from harness.checkpoint import exclusive
 from harness.config import CONTEXT, SPLITS, StudyConfig, config_hash
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
+from harness.errors import ConfigError
 from harness.integrity import clear_temps, record, verified
 from harness.models.build import build_task_model, module_shapes
 from harness.numerics import teacher_identity
@@ -82,6 +83,11 @@ def ensure_pretrained(
         context = CONTEXT[CORPUS]
         size = module_shapes(p.model)["image_size"]
         train = task.examples(split, tokenizer, size, context, progress)
+        if p.batch_size > len(train):  # before minutes of pre-training
+            raise ConfigError(
+                f"pretrain.batch_size {p.batch_size} is larger than the {len(train)} examples "
+                f"of the pre-training corpus ({CORPUS} '{cfg.world}' world, {root})"
+            )
         model = build_task_model(p.model, task, tokenizer, context, TEACHER_SEED).to(device)
         seconds = train_supervised(
             model, p, task, train, device, progress, "pre-training", cfg.max_steps

@@ -31,9 +31,8 @@ def _loss(model: CoCa, step: int) -> torch.Tensor:
 
 def _train(model, optimizer, steps: range, total: int = 40) -> None:
     """The loop's schedule: linear decay of lr to 0 over `total` steps."""
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / total)
-    for _ in range(steps.start):
-        schedule.step()
+    start = steps.start
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - (start + s) / total)
     for step in steps:
         optimizer.zero_grad(set_to_none=True)
         _loss(model, step).backward()

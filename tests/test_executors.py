@@ -48,7 +48,7 @@ def _same(a, b, also=()):
     assert a.keys() == b.keys()
     for key in a:
         if key not in skip:
-            assert a[key] == b[key], key
+            assert a[key] == b[key], (key, a[key], b[key])
 
 
 @pytest.fixture(scope="module")

@@ -239,3 +239,11 @@ def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(tmp_path):
         "compliant: nan"
     )
     assert not _temps(tmp_path)
+
+
+def test_a_pretraining_batch_larger_than_its_corpus_stops_naming_the_field(study, capsys):
+    work, _, _ = study
+    assert _reproduce(work, "--seeds", "0", "--set", "pretrain.batch_size=100000") == 2
+    err = capsys.readouterr().err
+    assert "pretrain.batch_size 100000 is larger than the" in err
+    assert "examples of the pre-training corpus" in err

@@ -10,9 +10,10 @@ from harness.checkpoint import Checkpoints
 from harness.cli import main
 from harness.config import apply_overrides, study_config
 
-# smoke preset, teacher untrained (its outputs only need to exist); the uniform row alone
+# smoke preset, teacher untrained (its outputs only need to exist); the uniform row alone,
+# one round of 8 steps
 ARGV = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--schedulers", "uniform"]
-ARGV += ["--quiet", "--set", "pretrain.steps=0", "--set", "teacher.steps=0"]
+ARGV += ["--quiet", "--set", "pretrain.steps=0", "--set", "teacher.steps=0", "--max-steps", "8"]
 
 
 def test_bf16_implies_a_bf16_teacher_cache_unless_set_and_is_its_own_study():

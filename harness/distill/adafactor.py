@@ -72,18 +72,22 @@ class Adafactor(torch.optim.Adafactor):
         for group in self.param_groups:
             if group["maximize"]:
                 raise NotImplementedError("maximize: the loop minimises")
-            params = [p for p in group["params"] if p.grad is not None]
-            by_device: dict[torch.device, list[torch.Tensor]] = {}
-            for param in params:
-                by_device.setdefault(param.device, []).append(param)
-            for device_params in by_device.values():
-                self._update(device_params, group)
+            together: dict[tuple, list[torch.Tensor]] = {}
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if param.grad.is_sparse or torch.is_complex(param):
+                    raise RuntimeError("Adafactor supports dense real parameters only")
+                together.setdefault((param.device, param.dtype), []).append(param)
+            for params in together.values():
+                self._update(params, group)
         return loss
 
     def _update(self, params: list[torch.Tensor], group: dict) -> None:
-        """One step of `params`, all on one device and of one dtype."""
+        """One step of `params`, all on one device and of one dtype; float32 on CPU is
+        torch's step bit for bit."""
         dev, dtype = params[0].device, params[0].dtype
-        exact = dev.type == "cpu"
+        exact = dev.type == "cpu" and dtype == torch.float32
         sd = torch.float64 if exact else torch.float32  # the scalars' dtype
         eps1, eps2 = group["eps"]
         if eps1 is None:

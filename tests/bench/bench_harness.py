@@ -152,6 +152,44 @@ def test_round_overhead_and_cache_on_grid(setup):
     assert gap < 1e-3  # same results, up to float rounding of batch composition
 
 
+def test_bf16_vs_fp32_step(setup):
+    """`precision=bf16` against float32 on CPU: the cached-teacher step of the default preset
+    (its teacher outputs stored in bf16 too, as a bf16 run stores them), a run's numerics."""
+    repeats, steps = 3, 10
+    found: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+    for i in range(repeats):
+        for p in ("fp32", "bf16") if i % 2 == 0 else ("bf16", "fp32"):
+            found[p].append(bench.precision_step(p, steps, setup.workdir))
+    med = {
+        p: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for p, runs in found.items()
+    }
+    for p, m in med.items():
+        RESULTS["timings"][f"training step, {p}, 1 thread (cached teacher)"] = m["seconds"]
+    fp32, bf16 = med["fp32"], med["bf16"]
+    RESULTS["rows"].append(
+        (
+            "step time, bf16 / fp32 autocast (1 thread, cached teacher)",
+            f"{bf16['seconds'] / fp32['seconds']:.2f}x "
+            f"({bf16['seconds'] * 1e3:.0f} / {fp32['seconds'] * 1e3:.0f} ms)",
+            "report",
+        )
+    )
+    RESULTS["rows"].append(
+        (
+            "peak resident memory over the steps, bf16 / fp32",
+            f"{bf16['rss_peak_mib']:.0f} / {fp32['rss_peak_mib']:.0f} MiB (before the steps "
+            f"{bf16['rss_before_mib']:.0f} / {fp32['rss_before_mib']:.0f})",
+            "report",
+        )
+    )
+    RESULTS["notes"].append(
+        f"bf16 vs fp32: medians of {repeats} fresh processes per precision, alternating, "
+        f"{steps} steps each after 3 warm-up steps; memory is the process's resident set "
+        "(VmHWM after a reset, VmRSS before), which holds the data and teacher outputs too. "
+        f"This CPU: {', '.join(bench.bf16_support()) or 'no native bf16 instructions'}."
+    )
+
+
 def test_portable_vs_native_kernels(tmp_path):
     """The cost of portable numerics: one default-preset training step (cached teacher) in
     fresh processes, portable and native kernels alternating, at 1 and 2 threads."""

@@ -1,6 +1,8 @@
 """On XLA a change of rounds or of active modules changes values, never the traced graph
 (spec/harness.md §8): a run of P = 8 rounds compiles as many graphs as one of P = 4
-(measured: 63 and 63; before the step sync moved after the round's running sums, 67 and 68).
+(measured: 11 and 11, one graph a training step; 63 and 63 with torch's Adafactor, whose host
+reads ran small graphs of their own; 67 and 68 before the step sync moved after the round's
+running sums). Every training step of both runs reads nothing back from the device.
 
 Each run is its own process, so neither finds the other's graphs in the in-memory cache;
 the data, tokenizer and teacher are built once by the first and read by the second."""
