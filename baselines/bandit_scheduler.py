@@ -72,12 +72,10 @@ class BanditScheduler(ArmScheduler):
         modules: Sequence[str],
         seed: int,
         make_policy: Callable[[int, np.random.Generator], Policy],
-        *,
-        warmup_rounds: int = 10,
-        warmup: str = "round-robin",
-        arms: str = "modules",
+        **options: Any,
     ) -> None:
-        super().__init__(modules, seed, warmup_rounds=warmup_rounds, warmup=warmup, arms=arms)
+        """``options``: ArmScheduler's (warm-up, arms, reward baseline)."""
+        super().__init__(modules, seed, **options)
         self.policy = make_policy(len(self.arms), self.rng)
 
     def _pick(self):

@@ -82,7 +82,14 @@ class EXP3Scheduler(BanditScheduler):
         *,
         gamma: float = EXP3_GAMMA,
         arms: str = "modules",
+        **reward: Any,
     ) -> None:
+        """``reward``: BanditScheduler's reward options (baseline, skipped rounds)."""
         super().__init__(
-            modules, seed, lambda k, rng: EXP3(k, gamma, rng=rng), warmup_rounds=0, arms=arms
+            modules,
+            seed,
+            lambda k, rng: EXP3(k, gamma, rng=rng),
+            warmup_rounds=0,
+            arms=arms,
+            **reward,
         )

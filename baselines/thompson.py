@@ -9,6 +9,7 @@ It isolates what discounting buys OPTIMA when the best module changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from optima.scheduler import OptimaScheduler
 
@@ -18,22 +19,6 @@ class ThompsonScheduler(OptimaScheduler):
 
     name = "thompson"
 
-    def __init__(
-        self,
-        modules: Sequence[str],
-        seed: int,
-        *,
-        warmup_rounds: int = 10,
-        warmup: str = "round-robin",
-        arms: str = "modules",
-        posterior: str = "gaussian",
-    ) -> None:
-        super().__init__(
-            modules,
-            seed,
-            gamma=1.0,
-            warmup_rounds=warmup_rounds,
-            warmup=warmup,
-            arms=arms,
-            posterior=posterior,
-        )
+    def __init__(self, modules: Sequence[str], seed: int, **options: Any) -> None:
+        """``options``: OptimaScheduler's, but gamma."""
+        super().__init__(modules, seed, gamma=1.0, **options)

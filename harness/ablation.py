@@ -18,9 +18,18 @@ from pathlib import Path
 from harness.config import StudyConfig, apply_overrides, config_hash
 from harness.errors import ConfigError
 from harness.records import RunRecord, read_record_file
-from harness.report import _interval, _mean_std, _table, task_spec, write_text_atomic
+from harness.report import (
+    POWER_HEADER,
+    _interval,
+    _mean_std,
+    _table,
+    power_cells,
+    readings,
+    task_spec,
+    write_text_atomic,
+)
 from harness.runs import RECORD, run_dir
-from harness.stats import describe_method, paired_interval
+from harness.stats import describe_method, describe_power, paired_interval
 
 REFERENCE = "optima"
 
@@ -73,6 +82,33 @@ def variants(cfg: StudyConfig, modules: Sequence[str]) -> list[Variant]:
             "warmup-all", "warm-up: every module, unrewarded", overrides=("distill.warmup=all",)
         ),
     ]
+    # the other value(s) of each reading issue 14 added, whichever is the default
+    readings = [
+        ("reward_baseline", "reward-baseline", ("none", "ratio"), "reward baseline: {}"),
+        ("warmup", "warmup", ("round-robin", "shuffled"), "warm-up: {} order"),
+        ("layer_loss_norm", "layer-norm", ("none", "teacher-variance", "layernorm"),
+         "layer loss normalised: {}"),
+        ("layer_loss_positions", "layer-positions", ("non-pad", "all"),
+         "layer loss over positions: {}"),
+    ]  # fmt: skip
+    for field, prefix, values, words in readings:
+        for value in values:
+            if value != getattr(d, field):
+                out.append(
+                    Variant(
+                        f"{prefix}-{value}",
+                        words.format(value),
+                        overrides=(f"distill.{field}={value}",),
+                    )
+                )
+    if d.reward_skip_rounds == 0 and d.warmup_rounds > 0:
+        out.append(
+            Variant(
+                "reward-skip-warmup",
+                f"warm-up rewards (rounds < {d.warmup_rounds}) left out of the posterior",
+                overrides=(f"distill.reward_skip_rounds={d.warmup_rounds}",),
+            )
+        )
     for gamma in (0.9, 1.0):
         if gamma != d.gamma:
             out.append(
@@ -153,6 +189,16 @@ def _selection_share(recs: list[RunRecord], modules: Sequence[str]) -> str:
     return " / ".join(f"{100 * counts[m] / rounds:.0f}" for m in modules)
 
 
+def same_choices(recs: Sequence[RunRecord], reference: Sequence[RunRecord]) -> bool:
+    """Whether `recs` chose the same modules as `reference` in every round of every seed both
+    completed (at least one): a variant whose option never changed a choice."""
+    ref = {r.seed: [x.active for x in r.rounds] for r in reference}
+    paired = [r for r in recs if r.seed in ref]
+    return bool(paired) and all(
+        r.rounds and [x.active for x in r.rounds] == ref[r.seed] for r in paired
+    )
+
+
 def render(
     task: str,
     rows: list[tuple[Variant, list[RunRecord | None]]],
@@ -171,7 +217,10 @@ def render(
         "initialisation, data order and reward set of each seed. Metrics are the mean ± "
         "sample standard deviation over the seeds that completed; Δ optima is the row minus "
         f"`optima` on the same seed, with its {describe_method()}. An interval that excludes "
-        "0 is a difference the seeds support. Selection share is how often each module was "
+        f"0 is a difference the seeds support. Beside it, {describe_power()}; one point is "
+        f"{spec.point}. A variant that chose the same modules as `optima` in every round of "
+        "every seed says so instead of an interval: its option changed no choice. Selection "
+        "share is how often each module was "
         f"distilled, in % of rounds ({' / '.join(f'`{m}`' for m in modules) or 'none'}). "
         "Every number comes from the run records: `optima-repro ablate` rebuilds this file "
         "from them without re-running.",
@@ -187,8 +236,11 @@ def render(
             f"reading T = {c.steps}, P = {c.rounds}, T0 = {c.warmup_rounds}, gamma = {c.gamma}. "
             f"Seeds {', '.join(map(str, seeds))}.",
             "",
+            readings(done.get(REFERENCE) or everything, "Readings of the `optima` row"),
+            "",
         ]
-    header = ["variant", "changed", "n", "primary", "Δ optima (95% interval)", "wins vs optima"]
+    header = ["variant", "changed", "n", "primary", "Δ optima (95% interval)", *POWER_HEADER]
+    header.append("wins vs optima")
     header.append("selection share (%)")
     table = []
     missing = []
@@ -204,15 +256,21 @@ def render(
         row = [f"`{v.name}`", v.changed, n, _mean_std([r.primary for r in ok], d)]
         pairs = [(r.primary, ref[r.seed]) for r in ok if r.seed in ref]
         if v.name == REFERENCE:
-            row += ["", ""]
+            row += ["", "", "", ""]
         elif not pairs:
-            row += ["– (no seed pairs with optima)", ""]
+            row += ["– (no seed pairs with optima)", "", "", ""]
         else:
             a, b = zip(*pairs, strict=True)
-            row += [
-                _interval(paired_interval(a, b), d),
-                f"{sum(x > y for x, y in pairs)}/{len(pairs)}",
-            ]
+            wins = f"{sum(x > y for x, y in pairs)}/{len(pairs)}"
+            if same_choices(ok, done.get(REFERENCE, [])):
+                same = "same choices as optima in every round"
+                if all(x == y for x, y in pairs):
+                    row += [f"{same} (identical metric on every seed)", "–", "–", wins]
+                else:
+                    row += [f"{same}; {_interval(paired_interval(a, b), d)}"]
+                    row += [*power_cells(a, b, d), wins]
+            else:
+                row += [_interval(paired_interval(a, b), d), *power_cells(a, b, d), wins]
         row.append(_selection_share(ok, modules))
         table.append(row)
     lines += ["## Variants", ""] + _table(header, table) + [""]

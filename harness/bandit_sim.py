@@ -11,6 +11,11 @@ Reward processes, fully determined by (scenario, K, N, seed), with Gaussian nois
   means rotate among the arms by a random non-zero shift, so the best arm always changes.
 - ``drift``: ``mu_k(t) = 0.5 + 0.3 sin(2 pi t / N + phi + 2 pi k / K)``, one slow cycle per run
   with a random phase phi; the best arm changes K times, smoothly.
+- ``decaying``: the shape of OPTIMA's relative rewards (spec §4, measured on the embedded
+  default): every arm's mean falls log-linearly from 0.79 (round 0) to 0.05 (round 5) to 0.001
+  (last round), one arm drawn per seed is ``DECAY_ADVANTAGE`` better, and the noise is
+  proportional to the mean (relative sd ``DECAY_NOISE``). A policy fed raw rewards learns
+  mostly when an arm was played; this is the scenario that tells reward baselines apart.
 Every arm's reward is drawn every round, so all policies face the same rewards for a seed.
 Regret is pseudo-regret against the per-round best arm, ``sum_t max_k mu_k(t) - mu_{a_t}(t)``.
 """
@@ -18,20 +23,22 @@ Regret is pseudo-regret against the per-round best arm, ``sum_t max_k mu_k(t) - 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.config import DistillConfig
+from harness.config import DistillConfig, apply_overrides, study_config
 from harness.errors import ConfigError
 from harness.schedulers import build_scheduler
 
-SCENARIOS = ("stationary", "abrupt", "drift")
+SCENARIOS = ("stationary", "abrupt", "drift", "decaying")
 POLICIES = (
     "optima",
     "thompson",
@@ -42,10 +49,15 @@ POLICIES = (
     "epsilon-greedy",
     "random",
 )
+# The DistillConfig fields the registry's builders read, printed with every result.
+SCHEDULER_OPTIONS = ("warmup", "arms", "posterior", "reward_baseline", "reward_skip_rounds")
 MEAN_RANGE = (0.2, 0.8)
 NOISE_SD = 0.1  # about OPTIMA's ratio of reward noise to module gaps (tests/test_schedulers.py)
 ABRUPT_SEGMENTS = 4
 DRIFT_AMPLITUDE = 0.3
+DECAY_POINTS = ((0, 0.79), (5, 0.05), (-1, 0.001))  # (round, mean); -1: the last round
+DECAY_ADVANTAGE = 0.3  # the better arm's mean is 30% above the others'
+DECAY_NOISE = 0.3  # relative sd: the advantage is one noise sd, as gaps are in `stationary`
 # Second word of the environment's seed sequence: apart from the scheduler stream (0x5C4ED).
 ENVIRONMENT_STREAM_TAG = 0xB4D17
 
@@ -69,6 +81,11 @@ def environment(
         raise ConfigError(f"bandit-sim: need arms >= 2 and rounds >= 1, got {arms}, {rounds}")
     rng = np.random.default_rng([int(seed), ENVIRONMENT_STREAM_TAG])
     low, high = MEAN_RANGE
+    if scenario == "decaying":
+        means = np.tile(decay_curve(rounds)[:, None], (1, arms))
+        means[:, rng.integers(arms)] *= 1.0 + DECAY_ADVANTAGE
+        rewards = means * (1.0 + rng.normal(0.0, DECAY_NOISE, (rounds, arms)))
+        return Environment(scale * means, scale * rewards)
     if scenario == "drift":
         phase = rng.uniform(0.0, 2.0 * math.pi)
         t = np.arange(rounds)[:, None]
@@ -84,6 +101,13 @@ def environment(
                 means[start:] = np.roll(means[start], int(rng.integers(1, arms)))
     rewards = means + rng.normal(0.0, NOISE_SD, (rounds, arms))
     return Environment(scale * means, scale * rewards)
+
+
+def decay_curve(rounds: int) -> np.ndarray:
+    """Mean reward per round of ``decaying``: log-linear between the ``DECAY_POINTS``."""
+    (t0, m0), (t1, m1), (_, m2) = DECAY_POINTS
+    last = max(rounds - 1, t1 + 1)  # runs shorter than the knee end on its first slope
+    return np.exp(np.interp(np.arange(rounds), [t0, t1, last], np.log([m0, m1, m2])))
 
 
 def play(scheduler, env: Environment) -> np.ndarray:
@@ -104,15 +128,22 @@ def play(scheduler, env: Environment) -> np.ndarray:
     return chosen
 
 
-def sim_config(rounds: int, gamma: float, warmup_rounds: int) -> DistillConfig:
-    """The run configuration the registry builds schedulers from: one step per round."""
-    return DistillConfig(
-        student="bandit-sim",
-        steps=rounds,
-        rounds=rounds,
-        warmup_rounds=warmup_rounds,
-        gamma=gamma,
+def sim_config(
+    rounds: int, gamma: float, warmup_rounds: int, overrides: Sequence[str] = ()
+) -> DistillConfig:
+    """The run configuration the registry builds schedulers from: one step per round, then
+    ``overrides`` as `reproduce --set` reads them (``distill.reward_baseline=ratio``), so the
+    sim compares the very readings a study would run."""
+    distill = DistillConfig(
+        student="bandit-sim", steps=rounds, rounds=rounds, warmup_rounds=warmup_rounds, gamma=gamma
     )
+    for item in overrides:
+        if not item.startswith("distill."):
+            raise ConfigError(
+                f"bandit-sim: --set {item!r}: only distill.* fields reach a scheduler"
+            )
+    study = dataclasses.replace(study_config("vqa", "smoke"), distill=distill)
+    return apply_overrides(study, list(overrides)).distill
 
 
 def simulate(
@@ -124,8 +155,10 @@ def simulate(
     gamma: float = 0.98,
     warmup_rounds: int = 10,
     scale: float = 1.0,
+    overrides: Sequence[str] = (),
 ) -> dict:
-    """Cumulative regret curves (seeds x rounds) and best-arm shares of ``policy``, seeds 0..S-1."""
+    """Cumulative regret curves (seeds x rounds) and best-arm shares of ``policy``, seeds 0..S-1;
+    ``overrides``: see ``sim_config``."""
     if seeds < 1:
         raise ConfigError(f"bandit-sim: --seeds must be >= 1, got {seeds}")
     if not 0.0 < gamma <= 1.0:
@@ -134,7 +167,7 @@ def simulate(
         raise ConfigError(f"bandit-sim: --warmup-rounds must be >= 0, got {warmup_rounds}")
     if policy not in POLICIES:
         raise ConfigError(f"bandit-sim: policy must be one of {POLICIES}, got {policy!r}")
-    cfg = sim_config(rounds, gamma, warmup_rounds)
+    cfg = sim_config(rounds, gamma, warmup_rounds, overrides)
     modules = [f"m{k}" for k in range(arms)]
     curves, best_share = [], []
     for seed in range(seeds):
@@ -144,7 +177,7 @@ def simulate(
         best = env.means.max(axis=1)
         curves.append(np.cumsum(best - got))
         best_share.append(float(np.mean(got == best)))
-    return {"curves": np.array(curves), "best_arm_share": np.array(best_share)}
+    return {"curves": np.array(curves), "best_arm_share": np.array(best_share), "config": cfg}
 
 
 def summary(curves: np.ndarray) -> tuple[float, float]:
@@ -200,12 +233,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gamma", type=float, default=0.98, help="discount of optima and discounted-ucb"
     )
     parser.add_argument(
-        "--warmup-rounds", type=int, default=10, help="round-robin rounds (the card's T0 = 10)"
+        "--warmup-rounds", type=int, default=10, help="warm-up rounds (the card's T0 = 10)"
     )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiplies means and noise (default 1)"
     )
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the regret curves")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="distill.FIELD=VALUE",
+        help="a scheduler option as `reproduce --set` takes it, e.g. distill.warmup=shuffled",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,8 +259,10 @@ def run(args: argparse.Namespace) -> int:
         args.gamma,
         args.warmup_rounds,
         args.scale,
+        args.overrides,
     )
     mean, stderr = summary(result["curves"])
+    cfg = result["config"]
     out = {
         "policy": args.policy,
         "scenario": args.scenario,
@@ -232,7 +275,11 @@ def run(args: argparse.Namespace) -> int:
         "gamma": args.gamma,
         "warmup_rounds": args.warmup_rounds,
         "scale": args.scale,
-        "noise_sd": NOISE_SD * args.scale,
+        # decaying: noise proportional to the mean (relative sd); else an absolute sd
+        "noise_sd": DECAY_NOISE if args.scenario == "decaying" else NOISE_SD * args.scale,
+        "noise_relative": args.scenario == "decaying",
+        "set": args.overrides,
+        "options": {name: getattr(cfg, name) for name in SCHEDULER_OPTIONS},
         "regret_per_seed": result["curves"][:, -1].tolist(),
     }
     if args.plot is not None:

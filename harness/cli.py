@@ -31,9 +31,12 @@ def _writable(folder: Path, option: str) -> Path:
     place, a read-only disk or folder. (`os.access` says yes to root; a probe file does not.)"""
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{option} {folder}: is a file, not a folder")
+    # probe the folder, or the nearest one above it that exists: nothing is created yet
+    probe = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not probe.is_dir():
+        raise UserError(f"{option} {folder}: cannot write there ({probe} is a file)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as e:
         raise UserError(f"{option} {folder}: cannot write there ({e.strerror or e})") from e

@@ -8,7 +8,9 @@ time left; the metric on the evaluation split at each curve point and at the end
 device is read at round boundaries only: a round's per-step terms stay on the device until
 its end. A resumed run opens its writer with `purge_step` at the first step it trains again,
 so TensorBoard drops whatever the killed process wrote past its last checkpoint and each
-curve has every step once. `tensorboard --logdir work/tensorboard` shows them.
+curve has every step once. `tensorboard --logdir work/tensorboard` shows them. With
+data-parallel ranks rank 0 writes, and a step's terms are those of its share of the batch
+(the round values are every rank's).
 """
 
 from __future__ import annotations

@@ -135,6 +135,8 @@ class Provenance:
     ours_options: dict[str, Any]
     optimizer: dict[str, Any]
     numerics: dict[str, Any]  # harness.numerics.settle's findings; {} in records before them
+    # option, copied_modules, random_modules, copied_parameters (harness.study.init_student)
+    student_init: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -452,6 +454,9 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
         ours_options=r.obj(p, "ours_options", "provenance.ours_options"),
         optimizer=p.get("optimizer") if isinstance(p.get("optimizer"), dict) else {},
         numerics=r.obj(p, "numerics", "provenance.numerics") if "numerics" in p else {},
+        student_init=(
+            r.obj(p, "student_init", "provenance.student_init") if "student_init" in p else {}
+        ),
     )
 
 

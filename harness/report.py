@@ -25,6 +25,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from harness import numerics  # noqa: E402
+from harness.config import CARD_LR  # noqa: E402
 from harness.errors import UserError  # noqa: E402
 from harness.records import (  # noqa: E402
     Grid,
@@ -34,7 +35,16 @@ from harness.records import (  # noqa: E402
     load_records,
     parse_record,
 )
-from harness.stats import Interval, describe_method, mean_std, paired_interval  # noqa: E402
+from harness.stats import (  # noqa: E402
+    MAX_SEEDS,
+    POWER,
+    Interval,
+    describe_method,
+    describe_power,
+    mean_std,
+    paired_interval,
+    paired_power,
+)
 
 ORDER = ("optima", "uniform", "random", "none")
 BASELINE = "uniform"
@@ -53,18 +63,22 @@ class TaskSpec:
     secondary: tuple[tuple[str, tuple[str, ...]], ...] = ()
     fractions: tuple[tuple[str, ...], ...] = ()  # secondary paths scored in [0, 1]: shown in %
     digits: int = 2
+    point: str = "one unit of the primary metric"  # what "1 point" of a difference means
 
 
+ACCURACY_POINT = "one percentage point of accuracy"
 # The one place secondary metrics are named; keys are task names as records write them.
 TASKS: dict[str, TaskSpec] = {
     "vqa": TaskSpec(
         "VQA v2",
         tuple((t, ("perAnswerType", t)) for t in ("yes/no", "number", "other")),
+        point=ACCURACY_POINT,
     ),
     "snli-ve": TaskSpec(
         "SNLI-VE",
         (("dev accuracy (%)", ("splits", "dev", "accuracy")),),
         fractions=(("splits", "dev", "accuracy"),),
+        point=ACCURACY_POINT,
     ),
     "nlvr2": TaskSpec(
         "NLVR2",
@@ -73,10 +87,13 @@ TASKS: dict[str, TaskSpec] = {
             ("dev accuracy (%)", ("splits", "dev", "accuracy")),
         ),
         fractions=(("consistency",), ("splits", "dev", "accuracy")),
+        point=ACCURACY_POINT,
     ),
     "coco": TaskSpec(
         "COCO captions (Karpathy split)",
         tuple((m, (m,)) for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")),
+        point="one CIDEr point on the x100 scale the table shows (0.01 of CIDEr as "
+        "pycocoevalcap returns it)",
     ),
 }
 
@@ -215,6 +232,22 @@ def _interval(iv: Interval, digits: int) -> str:
     return f"{_signed(iv.mean, digits)} [{low}, {high}] {iv.method}"
 
 
+def power_cells(a: Sequence[float], b: Sequence[float], digits: int) -> list[str]:
+    """The two cells beside a paired difference's interval: the difference detectable at 80%
+    power with these seeds, and the seeds a 1-point difference would need."""
+    p = paired_power(a, b)
+    if p.sd is None:
+        return ["– (one seed)", "–"]
+    if p.sd == 0:
+        return ["– (no spread)", "–"]
+    assert p.detectable is not None
+    seeds = f"> {MAX_SEEDS:,}" if p.seeds_for_point is None else f"{p.seeds_for_point:,}"
+    return [_num(p.detectable, digits), seeds]
+
+
+POWER_HEADER = [f"detectable Δ ({POWER:.0%} power)", "seeds for 1 point"]
+
+
 def _cell(text: Any) -> str:
     """A table cell: one line, pipes escaped."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -260,7 +293,8 @@ def how_to_read() -> str:
         "sample standard deviation over the n seeds that completed. Δ uniform is the row "
         "minus `uniform` on the same seed, averaged over the seeds both completed, with its "
         f"{describe_method()}. An interval that excludes 0 is a difference the seeds "
-        "support; one that straddles 0 is not. wins counts the seeds where the row beats "
+        f"support; one that straddles 0 is not. Beside it, {describe_power()}; the "
+        "table's note names the unit of a point. wins counts the seeds where the row beats "
         "`uniform` (a tie is no win). published quotes `reports/published.toml` with its "
         "source; it is comparable only for the paper preset on the real data. Every number "
         "and figure here comes from the run records alone: `optima-repro report` rebuilds "
@@ -294,6 +328,7 @@ def render_task(
         return "\n".join(lines) + "\n", set()
     first = (study.complete or study.records)[0]
     lines += [_setup(first), ""]
+    lines += [readings(study.records), ""]
     lines += _mixed_numerics(study)
     names = _schedulers([r.scheduler for r in study.records] + [m.scheduler for m in study.missing])
     lines += _main_table(study, spec, names, published)
@@ -319,6 +354,46 @@ def _setup(r: RunRecord) -> str:
         "trained on the task alone (a1 = 1, a2 = a3 = 0). Metric: "
         f"{r.metric_name} on `{c.eval_split}`. Precision: {PRECISIONS.get(precision, precision)}."
     )
+
+
+# the [ours] options a readings line names (by prefix): how the reward is formed, how the
+# bandit warms up, how the layer loss is taken, and how the student starts
+READING_PREFIXES = ("reward", "warmup", "layer", "student_init")
+
+
+def readings(records: Sequence[RunRecord], label: str = "Readings") -> str:
+    """One line naming the reading of the method the runs used: the distillation learning rate
+    against the card's, and the reward, warm-up, layer-loss and initialisation options (every
+    [ours] option is under Provenance). Records that differ show each value with its count."""
+    lr = _distinct(_lr(r) for r in records)
+    options = _distinct(
+        _kv({k: v for k, v in r.provenance.ours_options.items() if k.startswith(READING_PREFIXES)})
+        or "none recorded"
+        for r in records
+    )
+    init = _distinct(_init(r) for r in records)
+    return f"**{label}.** Distillation lr {lr}; {options}; student initialisation: {init}."
+
+
+def _lr(r: RunRecord) -> str:
+    lr = r.config.resolved.get("distill", {}).get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, int | float):
+        return "not recorded"
+    same = "the card's value" if lr == CARD_LR else f"not the card's {CARD_LR:g}"
+    return f"{lr:g} ({same})"
+
+
+def _init(r: RunRecord) -> str:
+    s = r.provenance.student_init
+    if not s:
+        return "not recorded"
+    copied, kept = s.get("copied_modules") or [], s.get("random_modules") or []
+    if s.get("option") != "teacher-layers":
+        return f"{s.get('option')} (no teacher layers copied)"
+    if not copied:
+        return "teacher-layers, but no module's width matches the teacher's: all random"
+    text = f"teacher-layers, copied into {', '.join(copied)} ({s.get('copied_parameters')} tensors)"
+    return text + (f"; {', '.join(kept)} random (another width)" if kept else "")
 
 
 # a record's `precision` (records made before the field have none: float32)
@@ -352,7 +427,7 @@ def _main_table(
         return f"{_num(published[row].value, d)} [{sources.index(published[row].source) + 1}]"
 
     header = ["row", "n", "primary", *(label for label, _ in sec)]
-    header += ["Δ uniform (95% interval)", "wins vs uniform", "published"]
+    header += ["Δ uniform (95% interval)", *POWER_HEADER, "wins vs uniform", "published"]
     rows = []
     if first is not None:
         t = first.teacher_metrics
@@ -360,7 +435,7 @@ def _main_table(
         rows.append(
             ["teacher", "1", _num(float(t["primary"]), d)]
             + [_num(v, d) if v is not None else "–" for v in t_sec]
-            + ["", "", pub("teacher")]
+            + ["", "", "", "", pub("teacher")]
         )
         for label, m in first.reference_rows:
             rows.append(
@@ -369,7 +444,7 @@ def _main_table(
                     _num(v, d) if (v := _value(spec, m, path)) is not None else "–"
                     for _, path in sec
                 ]
-                + ["", "", ""]
+                + ["", "", "", "", ""]
             )
     base = {r.seed: r.primary for r in _by_scheduler(study.complete, BASELINE)}
     for name in names:
@@ -385,16 +460,18 @@ def _main_table(
             )
         pairs = [(r.primary, base[r.seed]) for r in done if r.seed in base]
         if name == BASELINE:
-            row += ["", ""]
+            row += ["", "", "", ""]
         elif not pairs:
-            row += ["– (no seed pairs with uniform)", ""]
+            row += ["– (no seed pairs with uniform)", "", "", ""]
         else:
             a, b = zip(*pairs, strict=True)
             row.append(_interval(paired_interval(a, b), d))
+            row += power_cells(a, b, d)
             row.append(f"{sum(x > y for x, y in pairs)}/{len(pairs)}")
         row.append(pub(name))
         rows.append(row)
     lines = ["## Main table", ""] + _table(header, rows) + [""]
+    lines += [f"One point (seeds for 1 point) is {spec.point}.", ""]
     if sources:
         lines += [
             "Published numbers: " + "; ".join(f"[{i}] {s}" for i, s in enumerate(sources, 1)) + "."
@@ -492,7 +569,8 @@ def _provenance(study: Study) -> list[str]:
         *_skipped_lines(p),
         f"- tokenizer sha256 `{_distinct(x.data.tokenizer_sha256 for x in p)}`",
         f"- evaluator: {_distinct(_kv(x.evaluator, ': ') for x in p)}",
-        f"- [ours] options: {_distinct(_kv(x.ours_options) for x in p)}",
+        f"- [ours] options (the reading of the method these runs used): "
+        f"{_distinct(_kv(x.ours_options) for x in p)}",
     ]
     if any(x.optimizer for x in p):
         lines.append(f"- optimizer: {_distinct(_kv(x.optimizer, ': ') for x in p)}")

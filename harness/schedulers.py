@@ -1,8 +1,9 @@
 """Scheduler registry: the harness finds module schedulers by name (spec/harness.md §3).
 
 ``REGISTRY`` maps a name to (one-line description, ``builder(modules, seed, cfg)``); options come
-from the run's ``DistillConfig`` (gamma, warm-up, arms, posterior), and options it lacks (UCB's c
-and xi, SW-UCB's window, EXP3's gamma, epsilon) are the module defaults named in ``baselines``.
+from the run's ``DistillConfig`` (gamma, warm-up, arms, posterior, reward baseline), and options
+it lacks (UCB's c and xi, SW-UCB's window, EXP3's gamma, epsilon) are the module defaults named
+in ``baselines``.
 ``FAMILIES`` holds parameterised names, ``<family>:<argument>``: ``single:visual``.
 """
 
@@ -32,9 +33,19 @@ from optima import OptimaScheduler
 Builder = Callable[[Sequence[str], int, DistillConfig], Any]
 
 
+def _reward(cfg: DistillConfig) -> dict[str, Any]:
+    """What OPTIMA feeds its bandit, shared by the bandit baselines (spec/optima.md §4)."""
+    return {"reward_baseline": cfg.reward_baseline, "reward_skip_rounds": cfg.reward_skip_rounds}
+
+
 def _warmup(cfg: DistillConfig) -> dict[str, Any]:
-    """OPTIMA's warm-up and arm options, shared by the bandit baselines (spec/optima.md §4)."""
-    return {"warmup_rounds": cfg.warmup_rounds, "warmup": cfg.warmup, "arms": cfg.arms}
+    """OPTIMA's warm-up, arm and reward options, shared by the bandit baselines (spec §4)."""
+    return {
+        "warmup_rounds": cfg.warmup_rounds,
+        "warmup": cfg.warmup,
+        "arms": cfg.arms,
+        **_reward(cfg),
+    }
 
 
 def _optima(modules: Sequence[str], seed: int, cfg: DistillConfig) -> OptimaScheduler:
@@ -77,7 +88,7 @@ REGISTRY: dict[str, tuple[str, Builder]] = {
     ),
     "exp3": (
         "EXP3 (Auer et al. 2002), adversarial bandit, rewards mapped to [0, 1]; no warm-up",
-        lambda modules, seed, cfg: EXP3Scheduler(modules, seed, arms=cfg.arms),
+        lambda modules, seed, cfg: EXP3Scheduler(modules, seed, arms=cfg.arms, **_reward(cfg)),
     ),
     "epsilon-greedy": (
         f"epsilon-greedy (epsilon = {EPSILON}) on sample means after OPTIMA's warm-up",

@@ -26,7 +26,7 @@ from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_ke
 from harness.errors import ConfigError, DataError, UserError
 from harness.live import LiveView, live_dir
 from harness.models.build import build_task_model, module_shapes
-from harness.models.layer_map import init_student_from_teacher, layer_map
+from harness.models.layer_map import init_student_from_teacher, layer_map, matching_modules
 from harness.models.presets import PRETRAINED_ONLY
 from harness.numerics import settle
 from harness.pretrain import ensure_pretrained, shared_tokenizer
@@ -307,6 +307,20 @@ def _prepare(
     )
 
 
+def init_student(option: str, student, teacher) -> dict:
+    """The student's initialisation (spec/optima.md §2), and what the run record says of it:
+    which modules started from teacher layers, which kept their random init, and how many
+    parameter tensors were copied."""
+    copied = init_student_from_teacher(student, teacher) if option == "teacher-layers" else []
+    modules = matching_modules(student, teacher) if copied else []
+    return {
+        "option": option,
+        "copied_modules": modules,
+        "random_modules": [m for m in student.module_sizes() if m not in modules],
+        "copied_parameters": len(copied),
+    }
+
+
 def execute_run(
     study: Study, scheduler_name: str, seed: int, folder: Path, progress: bool = True
 ) -> dict:
@@ -340,8 +354,9 @@ def execute_run(
         )
         with torch_seeded(seed, "projections"):
             projections = Projections(s_shapes["widths"], t_shapes["widths"])
-        if cfg.distill.student_init == "teacher-layers":
-            init_student_from_teacher(student.coca, study.teacher.model.coca)
+        record["provenance"]["student_init"] = init_student(
+            cfg.distill.student_init, student.coca, study.teacher.model.coca
+        )
         student.to(study.device)
         projections.to(study.device)
         scheduler = build_scheduler(scheduler_name, study.inputs.modules, seed, cfg.distill)

@@ -20,18 +20,18 @@ from optima.bandit import DiscountedThompson
 # draw (spec §4). baselines/random_module.py uses the same tag (checked by a test).
 SCHEDULER_STREAM_TAG = 0x5C4ED
 
-# "all" [ours]: warm-up rounds distill every module (layer-uniform KD) and feed the bandit no
-# reward, so sampling starts from empty statistics at round T0.
-WARMUPS = ("round-robin", "random", "all")
-
-
-def warmup_choice(warmup: str, round_index: int, n_arms: int, rng: np.random.Generator) -> int:
-    """The arm of a warm-up round, or -1 for "all" (every module, no arm)."""
-    if warmup == "round-robin":
-        return round_index % n_arms
-    if warmup == "random":
-        return int(rng.integers(n_arms))
-    return -1
+# "shuffled" [ours]: round-robin over a permutation of the arms drawn once per seed, so no arm is
+# always the first one tried, in the round whose objective falls most. "all" [ours]: warm-up
+# rounds distill every module (layer-uniform KD) and feed the bandit no reward, so sampling
+# starts from empty statistics at round T0.
+WARMUPS = ("round-robin", "shuffled", "random", "all")
+# What the policy is fed [ours]. "none": the round's reward r. "ratio": (r - b) / s, with b the
+# mean and s the mean absolute value of the rewards of the last K rounds (any arm), i.e.
+# (r - b) / |b| while they share a sign; s stays away from 0 when noise makes them straddle it.
+# A round with fewer than K rewards before it (or s = 0) feeds nothing. The reward-set
+# objective falls fast early and slowly later, so raw rewards mostly say *when* an arm was
+# played (bandit-sim scenario "decaying"); the trend shared by all arms cancels in the ratio.
+REWARD_BASELINES = ("none", "ratio")
 
 
 ARM_KINDS = ("modules", "subsets")
@@ -65,15 +65,19 @@ def json_float(x: float) -> float | None:
 
 
 class ArmScheduler:
-    """Arms, warm-up, trace and state shared by OPTIMA and the bandit baselines, so that only
-    the policy differs between their runs. A subclass says how an arm is picked after warm-up
-    (``_pick``: the arm and per-arm values for the trace; ``_warmup_values``: the same keys
-    with no values), how a reward is digested (``_update``) and what else its state holds
-    (``_state``, ``_load``).
+    """Arms, warm-up, reward baseline, trace and state shared by OPTIMA and the bandit
+    baselines, so that only the policy differs between their runs. A subclass says how an arm is
+    picked after warm-up (``_pick``: the arm and per-arm values for the trace;
+    ``_warmup_values``: the same keys with no values), how a reward is digested (``_update``)
+    and what else its state holds (``_state``, ``_load``).
 
-    Rounds ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``) or
-    uniformly at random [card: T0 = 10], and their rewards reach the policy; or (``all``)
-    distill every module without updating it. Rewards come from ``observe`` (spec §4).
+    Rounds ``round_index < warmup_rounds`` pick arms round-robin (``round_index % K``, over a
+    per-seed permutation for ``shuffled``) or uniformly at random [card: T0 = 10], and their
+    rewards reach the policy; or (``all``) distill every module without updating it. Rewards
+    come from ``observe`` (spec §4), go through ``reward_baseline`` (``REWARD_BASELINES``), and
+    rounds ``round_index < reward_skip_rounds`` feed the policy nothing [ours]: their rewards
+    are the objective's steepest fall, whoever was played. The constructor's defaults are the
+    first reading (raw reward, round-robin); a study's are its config's, passed explicitly.
     """
 
     name = "arms"
@@ -87,23 +91,41 @@ class ArmScheduler:
         warmup_rounds: int = 10,
         warmup: str = "round-robin",
         arms: str = "modules",
+        reward_baseline: str = "none",
+        reward_skip_rounds: int = 0,
     ) -> None:
         owner = type(self).__name__
         self.modules = tuple(modules)
         if not self.modules or len(set(self.modules)) != len(self.modules):
             raise ValueError(f"{owner}: modules must be non-empty and unique, got {modules}")
-        if warmup not in WARMUPS:
-            raise ValueError(f"{owner}: option warmup must be one of {WARMUPS}, got {warmup!r}")
-        if arms not in ARM_KINDS:
-            raise ValueError(f"{owner}: option arms must be one of {ARM_KINDS}, got {arms!r}")
-        if warmup_rounds < 0:
-            raise ValueError(f"{owner}: option warmup_rounds must be >= 0, got {warmup_rounds}")
+        for option, value, allowed in (
+            ("warmup", warmup, WARMUPS),
+            ("arms", arms, ARM_KINDS),
+            ("reward_baseline", reward_baseline, REWARD_BASELINES),
+        ):
+            if value not in allowed:
+                raise ValueError(
+                    f"{owner}: option {option} must be one of {allowed}, got {value!r}"
+                )
+        for option, value in (
+            ("warmup_rounds", warmup_rounds),
+            ("reward_skip_rounds", reward_skip_rounds),
+        ):
+            if value < 0:
+                raise ValueError(f"{owner}: option {option} must be >= 0, got {value}")
         self.warmup_rounds = int(warmup_rounds)
         self.warmup = warmup
+        self.reward_baseline = reward_baseline
+        self.reward_skip_rounds = int(reward_skip_rounds)
         self.arms = build_arms(self.modules, arms)
         self.arm_names = ["+".join(m for m in self.modules if m in arm) for arm in self.arms]
         self._arm_index = {arm: k for k, arm in enumerate(self.arms)}
         self.rng = scheduler_rng(seed)
+        # Drawn first and only when used, so the other readings' streams are unchanged.
+        shuffled = warmup == "shuffled" and self.warmup_rounds > 0
+        order = self.rng.permutation(len(self.arms)) if shuffled else range(len(self.arms))
+        self.warmup_order = [int(k) for k in order]
+        self.recent_rewards: list[float] = []  # the baseline's window: last K raw rewards
         self._trace: dict[str, Any] = {}
 
     def _pick(self) -> tuple[int, dict[str, np.ndarray | None]]:
@@ -129,7 +151,12 @@ class ArmScheduler:
             )
         if round_index < self.warmup_rounds:
             phase = "warmup"
-            arm = warmup_choice(self.warmup, round_index, len(self.arms), self.rng)
+            if self.warmup == "random":
+                arm = int(self.rng.integers(len(self.arms)))
+            elif self.warmup == "all":
+                arm = -1
+            else:
+                arm = self.warmup_order[round_index % len(self.arms)]
             values = self._warmup_values()
         else:
             phase = self.pick_phase
@@ -148,7 +175,9 @@ class ArmScheduler:
         return {n: json_float(v) for n, v in zip(self.arm_names, values, strict=True)}
 
     def observe(self, round_index: int, active: frozenset[str], reward: float) -> None:
-        """Credit the round's reward to the arm whose active set was ``active``."""
+        """Credit the round's reward to the arm whose active set was ``active``; the trace's
+        ``fed_reward`` says what the policy got (None: nothing)."""
+        self._trace["fed_reward"] = None
         if self.warmup == "all" and round_index < self.warmup_rounds:
             return
         arm = self._arm_index.get(frozenset(active))
@@ -161,14 +190,33 @@ class ArmScheduler:
             raise ValueError(
                 f"{type(self).__name__}.observe: round {round_index} reward is {reward!r}"
             )
-        self._update(arm, float(reward))
+        fed = self._baselined(float(reward))
+        if fed is not None and round_index >= self.reward_skip_rounds:
+            self._trace["fed_reward"] = fed
+            self._update(arm, fed)
+
+    def _baselined(self, reward: float) -> float | None:
+        """The reward relative to the recent ones (``REWARD_BASELINES``); records ``reward``."""
+        window = list(self.recent_rewards)
+        self.recent_rewards = [*window, reward][-len(self.arms) :]
+        if self.reward_baseline == "none":
+            return reward
+        scale = sum(map(abs, window)) / len(self.arms)
+        if len(window) < len(self.arms) or scale == 0.0:
+            return None
+        return (reward - sum(window) / len(self.arms)) / scale
 
     def trace(self) -> dict[str, Any]:
         """The latest choice and per-arm values for the run record ({} before any choice)."""
         return dict(self._trace)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "arms": list(self.arm_names), **self._state()}
+        return {
+            "name": self.name,
+            "arms": list(self.arm_names),
+            "recent_rewards": list(self.recent_rewards),
+            **self._state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("name") != self.name or state.get("arms") != self.arm_names:
@@ -177,6 +225,7 @@ class ArmScheduler:
                 f"{state.get('name')!r} with arms {state.get('arms')}, expected {self.name!r} "
                 f"with arms {self.arm_names}"
             )
+        self.recent_rewards = [float(r) for r in state.get("recent_rewards", [])]
         self._load(state)
 
 
@@ -193,12 +242,11 @@ class OptimaScheduler(ArmScheduler):
         seed: int,
         *,
         gamma: float = 0.98,
-        warmup_rounds: int = 10,
-        warmup: str = "round-robin",
-        arms: str = "modules",
         posterior: str = "gaussian",
+        **options: Any,
     ) -> None:
-        super().__init__(modules, seed, warmup_rounds=warmup_rounds, warmup=warmup, arms=arms)
+        """``options``: ArmScheduler's (warm-up, arms, reward baseline)."""
+        super().__init__(modules, seed, **options)
         # The bandit shares the scheduler's generator: one stream, saved once (in the bandit).
         self.bandit = DiscountedThompson(len(self.arms), gamma, posterior, rng=self.rng)
 

@@ -14,6 +14,9 @@ from baselines import SingleModuleScheduler
 from harness import bandit_sim
 from harness.bandit_sim import (
     ABRUPT_SEGMENTS,
+    DECAY_ADVANTAGE,
+    DECAY_NOISE,
+    NOISE_SD,
     POLICIES,
     SCENARIOS,
     environment,
@@ -21,6 +24,7 @@ from harness.bandit_sim import (
     simulate,
     summary,
 )
+from harness.cli import main
 from harness.errors import ConfigError
 from harness.schedulers import REGISTRY
 
@@ -37,7 +41,9 @@ def test_environment_is_determined_by_the_seed(scenario: str) -> None:
     np.testing.assert_array_equal(a.rewards, b.rewards)
     assert a.means.shape == a.rewards.shape == (50, 3)
     assert not np.array_equal(a.rewards, environment(scenario, 3, 50, 8).rewards)
-    assert 0.1 < np.std(a.rewards - a.means) < 0.2  # Gaussian noise, sd 0.1
+    noise = a.rewards / a.means - 1 if scenario == "decaying" else a.rewards - a.means
+    sd = DECAY_NOISE if scenario == "decaying" else NOISE_SD  # relative, or absolute
+    assert 0.8 * sd < np.std(noise) < 1.2 * sd
     scaled = environment(scenario, 3, 50, 7, scale=0.05)
     np.testing.assert_allclose(scaled.rewards, 0.05 * a.rewards)
 
@@ -67,6 +73,55 @@ def test_drift_means_move_slowly_and_the_best_arm_changes() -> None:
     env = environment("drift", 3, 200, 0)
     assert np.abs(np.diff(env.means, axis=0)).max() < 2 * math.pi * 0.3 / 200 + 1e-12
     assert len(set(env.means.argmax(axis=1).tolist())) == 3
+
+
+def test_decaying_means_have_the_measured_shape_and_a_better_arm_per_seed() -> None:
+    best = set()
+    for seed in range(10):
+        env = environment("decaying", 3, 100, seed)
+        common = np.sort(env.means, axis=1)[:, 0]
+        assert common[[0, 5, 99]] == pytest.approx([0.79, 0.05, 0.001])
+        assert (np.diff(common) < 0).all()  # log-linear pieces: falls every round
+        (k,) = set(env.means.argmax(axis=1).tolist())  # one better arm, every round
+        np.testing.assert_allclose(env.means[:, k], (1 + DECAY_ADVANTAGE) * common)
+        best.add(k)
+    assert len(best) > 1  # drawn per seed, not always arm 0
+
+
+def test_ratio_baseline_and_shuffled_warmup_beat_random_on_decaying() -> None:
+    # The evidence for the defaults (README "Ablations"): 200 seeds, the card's P, T0, gamma.
+    def run(policy: str, *overrides: str) -> tuple[float, float]:
+        result = simulate(policy, "decaying", 3, 100, 200, overrides=overrides)
+        return summary(result["curves"])[0], float(result["best_arm_share"].mean())
+
+    random_regret, _ = run("random")
+    regret, share = run("optima")  # the defaults: ratio baseline, shuffled warm-up
+    assert regret < random_regret and share > 0.5
+    _, raw_share = run("optima", "distill.reward_baseline=none", "distill.warmup=round-robin")
+    assert raw_share < 0.45  # raw rewards mostly measure when an arm was played
+
+
+def test_cli_runs_decaying_with_scheduler_options(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bandit-sim", "--policy", "optima", "--scenario", "decaying", "--rounds", "30"]
+    argv += [
+        "--seeds",
+        "4",
+        "--set",
+        "distill.reward_baseline=none",
+        "--set",
+        "distill.warmup=random",
+    ]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"mean_regret", "stderr", "best_arm_share"} <= set(out)
+    assert out["options"]["reward_baseline"] == "none" and out["options"]["warmup"] == "random"
+    assert out["noise_sd"] == DECAY_NOISE and out["noise_relative"] is True
+    for bad, named in (
+        ("distill.reward_baseline=mean", "distill.reward_baseline"),
+        ("gamma=1", "distill."),
+    ):
+        assert main([*argv[:-4], "--set", bad]) == 2
+        assert named in capsys.readouterr().err
 
 
 def test_regret_of_a_fixed_module_by_hand() -> None:
@@ -101,11 +156,17 @@ def test_optima_beats_random_when_nothing_changes() -> None:
     assert optima.mean() < random.mean() / 3
 
 
-def _paired(policy: str, baseline: str, rounds: int, seeds: int) -> tuple[float, float, float]:
+# The reading the numbers below were measured on: the raw reward, round-robin warm-up.
+RAW = ("distill.reward_baseline=none", "distill.warmup=round-robin")
+
+
+def _paired(
+    policy: str, baseline: str, rounds: int, seeds: int, overrides=RAW
+) -> tuple[float, float, float]:
     """Mean regret difference baseline - policy over seeds, its paired and unpaired standard
     errors. Same seeds, so both face the same rewards (common random numbers)."""
-    a = simulate(policy, "abrupt", 3, rounds, seeds)["curves"][:, -1]
-    b = simulate(baseline, "abrupt", 3, rounds, seeds)["curves"][:, -1]
+    a = simulate(policy, "abrupt", 3, rounds, seeds, overrides=overrides)["curves"][:, -1]
+    b = simulate(baseline, "abrupt", 3, rounds, seeds, overrides=overrides)["curves"][:, -1]
     d = b - a
     paired = d.std(ddof=1) / math.sqrt(seeds)
     unpaired = math.sqrt(a.var(ddof=1) / seeds + b.var(ddof=1) / seeds)
@@ -121,6 +182,9 @@ def test_discounting_beats_vanilla_thompson_on_abrupt_changes() -> None:
     # 2 unpaired standard errors too (~2.6; 10.4 regret units out of 24).
     diff, paired, unpaired = _paired("optima", "thompson", 300, 20)
     assert diff > 2 * paired and diff > 2 * unpaired
+    # the default reading (ratio baseline, shuffled warm-up): paired, ~4.8 (7.6 out of 25)
+    diff, paired, _ = _paired("optima", "thompson", 300, 20, overrides=())
+    assert diff > 2 * paired
 
 
 def test_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:

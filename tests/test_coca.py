@@ -8,11 +8,12 @@ import dataclasses
 import pytest
 import torch
 
+from harness.config import study_config
 from harness.errors import ConfigError
 from harness.models import presets
 from harness.models.coca import MODULES, CoCa, CoCaConfig
 from harness.models.heads import ClassifierHead, TaskModel, pool_last_token
-from harness.models.layer_map import init_student_from_teacher, layer_map
+from harness.models.layer_map import init_student_from_teacher, layer_map, matching_modules
 from harness.models.presets import preset
 from harness.plan import paper_accounting
 
@@ -206,11 +207,53 @@ def test_init_student_from_teacher_copies_mapped_blocks() -> None:
     assert len(copied) == len(s) - 2
 
 
-def test_init_student_from_teacher_needs_equal_widths() -> None:
-    teacher = CoCa(preset("tiny"), seed=0)
-    student = CoCa(preset("tiny", text_width=16, embed_dim=16), seed=0)
-    with pytest.raises(ConfigError, match="'text' has width 16 in the student and 32"):
-        init_student_from_teacher(student, teacher)
+def test_init_student_from_teacher_copies_only_modules_of_equal_width() -> None:
+    teacher = CoCa(preset("tiny", vision_layers=4), seed=0)
+    student = CoCa(preset("tiny", text_width=16, embed_dim=16), seed=3)
+    before = {n: p.clone() for n, p in student.named_parameters()}
+    assert matching_modules(student, teacher) == ["visual"]
+    copied = dict(init_student_from_teacher(student, teacher))
+    s, t = dict(student.named_parameters()), dict(teacher.named_parameters())
+    # every visual block from its mapped teacher block, and the visual parameters of equal shape
+    for name in s:
+        if name.startswith("visual.transformer.resblocks."):
+            index = int(name.split(".")[3])
+            assert copied[name] == name.replace(f".{index}.", f".{[1, 3][index]}.", 1)
+    assert copied["visual.class_embedding"] == "visual.class_embedding"
+    assert copied["logit_scale"] == "logit_scale"
+    assert "visual.proj" not in copied  # embed_dim differs: stays random
+    for name, source in copied.items():
+        assert name.startswith("visual.") or name == "logit_scale"
+        assert torch.equal(s[name], t[source])
+    # the narrower text towers keep their random init whole
+    for name, value in s.items():
+        if name not in copied:
+            assert torch.equal(value, before[name]), name
+
+
+@pytest.mark.parametrize(
+    ("study_preset", "modules"),
+    [
+        ("smoke", []),  # tiny (width 32) -> tiny-student (16) in every module
+        ("default", []),  # teacher-small (128) -> student-small (64)
+        ("paper", list(MODULES)),  # coca-large -> half: the teacher's widths
+    ],
+)
+def test_what_the_default_init_copies_per_preset(study_preset, modules) -> None:
+    """`init=teacher-layers` is the default (spec/optima.md §2); on the embedded presets the
+    student is narrower than the teacher everywhere, so it starts random there."""
+    cfg = study_config("vqa", study_preset)
+    assert cfg.distill.student_init == "teacher-layers"
+    s_sizes = preset(cfg.distill.student).module_sizes()
+    t_sizes = preset(cfg.teacher.model).module_sizes()
+    assert [m for m in MODULES if s_sizes[m].width == t_sizes[m].width] == modules
+
+
+def test_teacher_layer_init_of_another_width_copies_nothing() -> None:
+    teacher, student = CoCa(preset("tiny"), seed=0), CoCa(preset("tiny-student"), seed=1)
+    before = {n: p.clone() for n, p in student.named_parameters()}
+    assert init_student_from_teacher(student, teacher) == []
+    assert all(torch.equal(p, before[n]) for n, p in student.named_parameters())
 
 
 def _count(model: torch.nn.Module) -> int:
@@ -275,3 +318,20 @@ def test_pool_last_token_and_vqa_head() -> None:
     prefixes = {name.split(".")[0] for name, _ in model.named_parameters()}
     assert prefixes == {"coca", "head"}
     assert dataclasses.asdict(coca.config) == model.coca.config.to_dict()
+
+
+def test_init_student_records_what_it_copied() -> None:
+    from harness.study import init_student
+
+    teacher = CoCa(preset("tiny"), seed=0)
+    student = CoCa(preset("tiny", text_width=16, embed_dim=16), seed=1)
+    got = init_student("teacher-layers", student, teacher)
+    assert got["option"] == "teacher-layers"
+    assert (got["copied_modules"], got["random_modules"]) == (["visual"], ["text", "text_decoder"])
+    assert got["copied_parameters"] > 0
+    assert init_student("random", CoCa(preset("tiny"), seed=1), teacher) == {
+        "option": "random",
+        "copied_modules": [],
+        "random_modules": list(MODULES),
+        "copied_parameters": 0,
+    }

@@ -45,6 +45,10 @@ def _reproduce(tmp_path: Path, *extra: str) -> int:
         ("distill.gamma=1.5", "distill.gamma", "in (0, 1]"),
         ("distill.warmup_rounds=7", "distill.warmup_rounds", "[0, P=6]"),
         ("distill.posterior=laplace", "distill.posterior", "one of"),
+        ("distill.warmup=sorted", "distill.warmup", "one of"),
+        ("distill.reward_baseline=mean", "distill.reward_baseline", "one of"),
+        ("distill.reward_skip_rounds=-1", "distill.reward_skip_rounds", ">= 0"),
+        ("distill.layer_loss_norm=batch", "distill.layer_loss_norm", "one of"),
         ("eval_batch_size=0", "eval_batch_size", ">= 1"),
         ("eval_every_rounds=-1", "eval_every_rounds", ">= 0"),
         ("answer_top_k=0", "answer_top_k", ">= 1"),
@@ -67,6 +71,22 @@ def test_a_value_outside_its_domain_exits_2_before_any_work(
     assert err.startswith(f"optima-repro: error: {field} ") and words in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "work").exists()  # stopped before the work directory was made
+
+
+def test_fields_added_later_keep_hashes_at_their_published_reading():
+    smoke = study_config("vqa", "smoke")
+    late = ("reward_baseline", "reward_skip_rounds", "layer_loss_norm")
+    published = apply_overrides(
+        smoke,
+        [
+            "distill.reward_baseline=none",
+            "distill.reward_skip_rounds=0",
+            "distill.layer_loss_norm=none",
+        ],
+    )
+    assert not set(late) & set(published.identity()["distill"])  # hashed as before they existed
+    assert smoke.identity()["distill"]["reward_baseline"] == "ratio"  # today's default: own hash
+    assert published.hash() != smoke.hash()
 
 
 @pytest.mark.parametrize("seeds", ["-1", "0,-3"])
@@ -179,7 +199,8 @@ def test_a_read_only_folder_exits_2_naming_it(tmp_path, monkeypatch, capsys, opt
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert f"{option} {folders[option]}: cannot write there (Permission denied)" in err
-        assert not list(folders["--workdir"].iterdir())  # no data, no runs: stopped first
+        work = folders["--workdir"]  # no data, no runs: stopped first
+        assert not work.exists() or not list(work.iterdir())
     finally:
         folders[option].chmod(0o755)
 

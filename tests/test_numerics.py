@@ -10,12 +10,12 @@ import sys
 
 import pytest
 import torch
+from test_report import grid, write_runs
 
 from harness import numerics
 from harness.config import NumericsConfig, apply_overrides, study_config
 from harness.errors import ConfigError
 from harness.report import write_reports
-from tests.test_report import grid, write_runs
 
 PORTABLE = NumericsConfig()
 

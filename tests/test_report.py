@@ -5,6 +5,7 @@ listed, tables that parse as tables, figures that open, clear errors on other sc
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from markdown_it import MarkdownIt
 from PIL import Image
@@ -12,6 +13,7 @@ from PIL import Image
 from harness.errors import UserError
 from harness.records import SCHEMA_VERSION, Grid, RecordError, load_records
 from harness.report import task_report, write_reports
+from harness.stats import detectable_difference, seeds_needed
 
 MODULES = ("visual", "text", "text_decoder")
 ACTIVE = {"optima": lambda p: [MODULES[p % 3]], "uniform": lambda p: sorted(MODULES)}
@@ -203,16 +205,24 @@ def test_main_table_has_known_statistics(full):
     text = (full / "reports" / "vqa.md").read_text()
     optima = main_row(text, "optima")
     assert optima[:2] == ["optima", "3"]
-    assert optima[-3:] == ["+1.50 [+1.50, +1.50] t", "3/3", ""]
+    # a constant difference: its interval collapses and it has no spread to size power from
+    assert optima[-5:] == ["+1.50 [+1.50, +1.50] t", "– (no spread)", "–", "3/3", ""]
     none = main_row(text, "none")
-    assert none[-3:-1] == ["-2.00 [-2.00, -2.00] t", "0/3"]
+    assert none[-5:-1] == ["-2.00 [-2.00, -2.00] t", "– (no spread)", "–", "0/3"]
     uniform = main_row(text, "uniform")
-    assert uniform[2] == "60.83 ± 2.43" and uniform[-3:] == ["", "", ""]
+    assert uniform[2] == "60.83 ± 2.43" and uniform[-5:] == ["", "", "", "", ""]
     # secondary columns: yes/no = primary + 10
     assert uniform[3] == "70.83 ± 2.43"
     teacher = main_row(text, "teacher")
     assert teacher[:6] == ["teacher", "1", "80.00", "90.00", "70.00", "75.00"]
-    assert main_row(text, "random")[-2] == "1/3"
+    random = main_row(text, "random")
+    assert random[-2] == "1/3"
+    # differences -2.25, +1.5, -1.25: sd 1.942, n = 3
+    sd = float(np.std([-2.25, 1.5, -1.25], ddof=1))
+    assert random[-4:-2] == [f"{detectable_difference(sd, 3):.2f}", str(seeds_needed(1.0, sd))]
+    assert random[-4:-2] == ["6.34", "32"]
+    assert "One point (seeds for 1 point) is one percentage point of accuracy." in text
+    assert "noncentral t" in text and "fewer than 30 seeds pair up" in text
     assert text.startswith("# VQA v2") and "**How to read this report.**" in text
 
 
@@ -220,7 +230,12 @@ def test_swapped_rows_flip_the_difference(tmp_path):
     base = {"optima": UNIFORM, "uniform": [u + 1.5 for u in UNIFORM]}
     runs = write_runs(tmp_path / "runs", grid(base))
     text = write_reports(runs, tmp_path / "r")[0].read_text()
-    assert main_row(text, "optima")[-3:-1] == ["-1.50 [-1.50, -1.50] t", "0/3"]
+    assert main_row(text, "optima")[-5:-1] == [
+        "-1.50 [-1.50, -1.50] t",
+        "– (no spread)",
+        "–",
+        "0/3",
+    ]
 
 
 def test_failed_and_missing_runs_are_listed(tmp_path):
@@ -353,10 +368,56 @@ def test_figures_follow_the_records(tmp_path):
 def test_task_report_accepts_run_grid_dicts(tmp_path):
     records = grid({"optima": [61.0, 62.0], "uniform": [60.0, 61.0]})
     out = task_report("vqa", [*records, None], tmp_path / "r")
-    assert main_row(out.read_text(), "optima")[-3:-1] == ["+1.00 [+1.00, +1.00] t", "2/2"]
+    assert main_row(out.read_text(), "optima")[-5:-1] == [
+        "+1.00 [+1.00, +1.00] t",
+        "– (no spread)",
+        "–",
+        "2/2",
+    ]
 
 
 def test_reader_and_writer_agree_on_the_version():
     from harness import runs
 
     assert runs.SCHEMA_VERSION == SCHEMA_VERSION
+
+
+def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
+    records = grid({"optima": [61.0, 62.0], "uniform": [60.0, 61.0]})
+    for r in records:
+        r["config"]["distill"]["lr"] = 0.01
+        r["provenance"]["ours_options"] = {
+            "reward": "relative",
+            "reward_loss": "full",
+            "arms": "modules",
+            "warmup": "round-robin",
+            "student_init": "teacher-layers",
+            "layer_loss_positions": "non-pad",
+            "weight_decay": 0.01,
+        }
+        r["provenance"]["student_init"] = {
+            "option": "teacher-layers",
+            "copied_modules": [],
+            "random_modules": list(MODULES),
+            "copied_parameters": 0,
+        }
+    text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
+    assert line == (
+        "**Readings.** Distillation lr 0.01 (not the card's 0.001); reward=relative, "
+        "reward_loss=full, warmup=round-robin, student_init=teacher-layers, "
+        "layer_loss_positions=non-pad; student initialisation: teacher-layers, but no module's "
+        "width matches the teacher's: all random."
+    )
+    assert "- [ours] options (the reading of the method these runs used): reward=relative" in text
+    # the card's lr, and a student that took teacher layers where widths match
+    records[0]["config"]["distill"]["lr"] = 1e-3
+    records[0]["provenance"]["student_init"] |= {
+        "copied_modules": ["visual"],
+        "random_modules": ["text", "text_decoder"],
+        "copied_parameters": 12,
+    }
+    text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
+    assert "lr 0.001 (the card's value) (1 runs); 0.01 (not the card's 0.001) (3 runs)" in line
+    assert "teacher-layers, copied into visual (12 tensors); text, text_decoder random" in line

@@ -23,6 +23,9 @@ FACTORIES: dict[str, Callable[[int], object]] = {
         MODULES, seed, posterior="beta", warmup="random", warmup_rounds=4
     ),
     "optima-all-warmup": lambda seed: OptimaScheduler(MODULES, seed, warmup="all", warmup_rounds=3),
+    "optima-ratio-shuffled-skip": lambda seed: OptimaScheduler(
+        MODULES, seed, reward_baseline="ratio", warmup="shuffled", reward_skip_rounds=4
+    ),
     "uniform": lambda seed: UniformScheduler(MODULES, seed),
     "random": lambda seed: RandomScheduler(MODULES, seed),
     "none": lambda seed: NoDistillScheduler(MODULES, seed),
@@ -189,11 +192,83 @@ def test_optima_rejects_a_reward_for_a_set_that_is_not_an_arm() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"warmup": "everything"}, {"arms": "pairs"}, {"posterior": "laplace"}, {"warmup_rounds": -1}],
+    [
+        {"warmup": "everything"},
+        {"arms": "pairs"},
+        {"posterior": "laplace"},
+        {"warmup_rounds": -1},
+        {"reward_baseline": "mean"},
+        {"reward_skip_rounds": -1},
+    ],
 )
 def test_optima_rejects_unknown_options(options: dict) -> None:
-    with pytest.raises(ValueError):
+    (name,) = options
+    with pytest.raises(ValueError, match=name):
         OptimaScheduler(MODULES, 0, **options)
+
+
+# --- what the bandit is fed (issue 14: a reward that sees module effects) -----------------
+
+
+def _fed(scheduler, rewards: list[float]) -> list[float | None]:
+    """The trace's fed reward of each round, rewards given in order."""
+    fed = []
+    for t, r in enumerate(rewards):
+        scheduler.observe(t, scheduler.choose(t), r)
+        fed.append(scheduler.trace()["fed_reward"])
+    return fed
+
+
+def test_ratio_baseline_by_hand() -> None:
+    s = OptimaScheduler(MODULES, 0, reward_baseline="ratio", warmup_rounds=6)
+    # K = 3: the first 3 rounds have no baseline; then b = mean, s = mean |r| of the last 3
+    fed = _fed(s, [0.8, 0.4, 0.3, 0.25, -0.1, 0.2])
+    assert fed[:3] == [None] * 3
+    assert fed[3] == pytest.approx((0.25 - 0.5) / 0.5)  # same signs: (r - b) / |b|
+    assert fed[4] == pytest.approx((-0.1 - 0.95 / 3) / (0.95 / 3))
+    assert fed[5] == pytest.approx((0.2 - 0.45 / 3) / (0.65 / 3))  # signs differ: mean |r|
+    # only fed rounds reach the bandit: round-robin gave rounds 3-5 to image, text, multimodal
+    discount = np.array([0.98**2, 0.98, 1.0])
+    assert s.bandit.sums.tolist() == pytest.approx(discount * fed[3:])
+    assert s.bandit.counts.tolist() == pytest.approx(discount)
+
+
+def test_none_baseline_feeds_the_raw_reward_and_skip_rounds_feed_nothing() -> None:
+    s = OptimaScheduler(MODULES, 0, reward_skip_rounds=2, warmup_rounds=4)
+    assert _fed(s, [0.5, 0.3, 0.2, 0.1]) == [None, None, 0.2, 0.1]
+    assert s.bandit.counts.tolist() == pytest.approx([1.0, 0.0, 0.98])
+
+
+def test_resume_with_a_baseline_mid_window_gives_identical_choices() -> None:
+    def make(seed: int) -> OptimaScheduler:
+        return OptimaScheduler(MODULES, seed, reward_baseline="ratio", warmup="shuffled")
+
+    rewards = 0.8 * 0.9 ** np.arange(40) * (1 + NOISE[:40])
+    original = make(3)
+    _fed(original, rewards[:17].tolist())
+    state = json.loads(json.dumps(original.state_dict(), allow_nan=False))
+    assert len(state["recent_rewards"]) == 3
+    resumed = make(4)  # another seed: the state must carry everything
+    resumed.load_state_dict(state)
+    for t in range(17, 40):
+        a, b = original.choose(t), resumed.choose(t)
+        assert a == b
+        original.observe(t, a, float(rewards[t]))
+        resumed.observe(t, b, float(rewards[t]))
+        assert original.trace() == resumed.trace()
+
+
+def test_shuffled_warmup_is_a_per_seed_permutation_of_the_arms() -> None:
+    orders = set()
+    for seed in range(10):
+        s = OptimaScheduler(MODULES, seed, warmup="shuffled", warmup_rounds=6)
+        warm = [next(iter(a)) for a in _run(s, range(6), NOISE)]
+        assert sorted(warm[:3]) == sorted(MODULES) and warm[3:] == warm[:3]  # round-robin
+        assert OptimaScheduler(MODULES, seed, warmup="shuffled").warmup_order == s.warmup_order
+        orders.add(tuple(warm[:3]))
+    assert len(orders) > 1  # not always the same first module
+    # the draw is the scheduler stream's, and only "shuffled" makes it
+    assert OptimaScheduler(MODULES, 0).warmup_order == [0, 1, 2]
 
 
 def test_uniform_returns_all_modules_and_none_returns_nothing() -> None:

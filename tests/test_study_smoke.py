@@ -47,6 +47,13 @@ def test_records_follow_the_contract(smoke):
         assert len(r["rounds"]) == r["config"]["distill"]["rounds"]
         assert all(isinstance(x["reward"], float) for x in r["rounds"])
         assert r["provenance"]["ours_options"]["reward"] == "relative"
+        # teacher-layers by default; the smoke student is narrower than its teacher everywhere
+        assert r["provenance"]["student_init"] == {
+            "option": "teacher-layers",
+            "copied_modules": [],
+            "random_modules": ["visual", "text", "text_decoder"],
+            "copied_parameters": 0,
+        }
     optima = records["optima"]["rounds"]
     assert all(len(x["active"]) == 1 for x in optima)
     assert optima[0]["scheduler"]["phase"] == "warmup"
@@ -114,7 +121,7 @@ def test_set_overrides_a_field_into_its_own_study(smoke, tmp_path, capsys):
     distill = [json.loads(p.read_text())["config"]["distill"] for p in found]
     assert sorted((d["gamma"], d["warmup"]) for d in distill) == [
         (0.5, "all"),
-        (0.98, "round-robin"),
+        (0.98, "shuffled"),
     ]
     for bad, named in (("distill.gamma=1.5", "gamma"), ("distill.gama=1", "gama"), ("x", "x")):
         assert _reproduce(tmp_path / "work", tmp_path / "reports", "--set", bad) == 2

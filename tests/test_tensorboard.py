@@ -17,8 +17,10 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 from harness.distill.loop import KILL_AT_STEP  # noqa: E402
 
 # smoke preset (rounds of 8 steps), 3 rounds of it (--max-steps 24), a curve point after
-# round 1, teacher untrained (its outputs only need to exist), OPTIMA alone, live view on
+# round 1, teacher untrained (its outputs only need to exist), OPTIMA alone, live view on;
+# raw rewards, so that the posterior has means within three rounds (a ratio needs K before it)
 ARGV = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--schedulers", "optima"]
+ARGV += ["--set", "distill.reward_baseline=none"]
 ARGV += ["--quiet", "--set", "pretrain.steps=0", "--set", "teacher.steps=0"]
 ARGV += ["--max-steps", "24", "--set", "eval_every_rounds=2", "--set", "tensorboard=true"]
 

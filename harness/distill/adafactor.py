@@ -61,7 +61,15 @@ def _max(bound: float, x: torch.Tensor) -> torch.Tensor:
 
 
 class Adafactor(torch.optim.Adafactor):
-    """torch's Adafactor (its arguments, defaults and state), stepped on the device."""
+    """torch's Adafactor (its arguments, defaults and state), stepped on the device. Its state
+    is made up front, not in the first step: on XLA the first step then traces the graph of
+    every later one (measured: one compilation instead of two of the same size)."""
+
+    def __init__(self, params, *args, **kwargs) -> None:
+        super().__init__(params, *args, **kwargs)
+        for group in self.param_groups:
+            for param in group["params"]:
+                self._state(param)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -98,24 +106,23 @@ class Adafactor(torch.optim.Adafactor):
         steps = [self._state(p)["step"] for p in params]
         torch._foreach_add_(steps, 1.0)
 
-        # per parameter: pow of a 0-dim tensor with a tensor exponent is C's pow, as
-        # Python's ** in torch's step (a vector's pow takes other kernels)
-        beta2_decay, half = torch.tensor([group["beta2_decay"], 0.5], dtype=sd, device=dev)
-        decay2, rho = [], []
-        for step in steps:
-            t = step.to(sd)
-            decay2.append(torch.pow(t, beta2_decay))
-            # Python's min(lr, x): no NaN here, steps are >= 1
-            rho.append(torch.minimum(torch.pow(t, half).reciprocal_(), lr_t))
+        exponents = torch.tensor([[group["beta2_decay"]], [0.5]], dtype=sd, device=dev)
+        if exact:  # a 0-dim pow with a tensor exponent is C's pow, as Python's ** in torch's
+            # step; a vector's pow takes other kernels
+            powers = torch.stack([torch.pow(s.to(sd), exponents[:, 0]) for s in steps], 1)
+        else:  # one vector op: a smaller graph
+            powers = torch.pow(torch.stack(steps).to(sd), exponents)
+        decay2, sqrt_step = powers
+        rho = torch.minimum(sqrt_step.reciprocal(), lr_t)  # Python's min(lr, x): no NaN here
         root_numel = torch.tensor([p.numel() ** 0.5 for p in params], dtype=sd, device=dev)
         rms = torch.stack(torch._foreach_norm(params)).to(sd) / root_numel
-        alpha = _max(eps2, rms) * torch.stack(rho)
+        alpha = _max(eps2, rms) * rho
 
         if wd != 0:
             torch._foreach_mul_(params, decay.to(dtype))
 
         updates = []
-        for param, beta in zip(params, torch.stack(decay2).to(dtype), strict=True):
+        for param, beta in zip(params, decay2.to(dtype), strict=True):
             grad, state = param.grad, self.state[param]
             if grad.dim() > 1:
                 row_var, col_var = state["row_var"], state["col_var"]
@@ -139,16 +146,17 @@ class Adafactor(torch.optim.Adafactor):
             torch._foreach_add_(params, torch._foreach_mul(updates, list(scales.unbind())))
 
     def _state(self, param: torch.Tensor) -> dict:
-        """torch's state layout; `step` on the parameter's device (a checkpoint loads it on
-        the CPU, as torch keeps it)."""
-        state, grad = self.state[param], param.grad
+        """torch's state layout (shaped as the gradient, which is shaped as the parameter);
+        `step` on the parameter's device (a checkpoint loads it on the CPU, as torch keeps
+        it)."""
+        state = self.state[param]
         if not state:
             state["step"] = torch.tensor(0.0, device=param.device)
-            if grad.dim() > 1:
-                state["row_var"] = grad.new_zeros((*grad.shape[:-1], 1))
-                state["col_var"] = grad.new_zeros((*grad.shape[:-2], 1, grad.shape[-1]))
+            if param.dim() > 1:
+                state["row_var"] = param.new_zeros((*param.shape[:-1], 1))
+                state["col_var"] = param.new_zeros((*param.shape[:-2], 1, param.shape[-1]))
             else:
-                state["variance"] = torch.zeros_like(grad, memory_format=torch.preserve_format)
+                state["variance"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         elif state["step"].device != param.device:
             state["step"] = state["step"].to(param.device)
         return state

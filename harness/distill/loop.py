@@ -67,19 +67,28 @@ class Distiller:
             return nullcontext()
         return torch.autocast(self.x.device.type, dtype=torch.bfloat16)
 
-    def terms(self, index: torch.Tensor, batch: dict, tau: float) -> dict[str, torch.Tensor]:
-        """The loss terms of a batch; computed in float32 whatever the precision of the
-        forward passes (a reward is a small difference of two objectives)."""
+    def terms(
+        self, index: torch.Tensor, batch: dict, cfg: DistillConfig
+    ) -> dict[str, torch.Tensor]:
+        """The loss terms of a batch (`cfg`: tau, the layer loss's normalisation); computed in
+        float32 whatever the precision of the forward passes (a reward is a small difference
+        of two objectives)."""
         task = self.x.task
         with self.mixed():
             teacher_out = self.x.teacher(index, batch)
             out = task.forward(self.student, batch)
-            masks = text_masks(batch["text"], self.x.pad_id)
-            layer = layer_losses(out["hidden"], teacher_out["hidden"], self.projections, masks)
+            masks = (
+                text_masks(batch["text"], self.x.pad_id)
+                if cfg.layer_loss_positions == "non-pad"
+                else dict.fromkeys(self.projections)  # `all`: every position, pads included
+            )
+            layer = layer_losses(
+                out["hidden"], teacher_out["hidden"], self.projections, masks, cfg.layer_loss_norm
+            )
         logits, teacher_logits = out["task_logits"].float(), teacher_out["logits"].float()
         return {
             "task": task.task_loss(logits, batch),
-            "pred": task.pred_loss(logits, teacher_logits, tau, batch),
+            "pred": task.pred_loss(logits, teacher_logits, cfg.temperature, batch),
             "layer": layer,
         }
 
@@ -89,7 +98,7 @@ class Distiller:
         a1, a2, a3 = weights
         index = self.backend.shard(index)
         batch = self.x.task.batch(self.x.train, index, self.x.device)
-        terms = self.terms(index, batch, cfg.temperature)
+        terms = self.terms(index, batch, cfg)
         loss = a1 * terms["task"] + a2 * terms["pred"] + a3 * (terms["layer"] * mask).sum()
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,7 +119,7 @@ class Distiller:
         for start in range(0, len(local), batch_size):
             part = local[start : start + batch_size]
             batch = self.x.task.batch(self.x.train, part, self.x.device)
-            terms = self.terms(part, batch, cfg.temperature)
+            terms = self.terms(part, batch, cfg)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0) + v * len(part)
             self.backend.sync()
@@ -254,7 +263,6 @@ def run_rounds(
     for p in range(first, -(-total // cfg.round_steps)):
         round_steps = min(cfg.round_steps, total - p * cfg.round_steps)
         active = scheduler.choose(p)
-        decision = scheduler.trace()
         mask = torch.tensor([float(m in active) for m in x.modules], device=x.device)
         backend.check_same(mask, f"the active modules of round {p}")
         sums = torch.zeros(len(names), device=x.device)
@@ -292,6 +300,7 @@ def run_rounds(
         if cfg.reward == "relative":
             reward /= r_before
         scheduler.observe(p, active, reward)
+        decision = scheduler.trace()  # the choice, and the reward the policy was fed
         state.rounds.append(
             {
                 "round": p,

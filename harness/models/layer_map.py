@@ -32,24 +32,39 @@ def _block_of(name: str) -> tuple[str, str, int, str] | None:
     return None
 
 
+def matching_modules(student: CoCa, teacher: CoCa) -> list[str]:
+    """The modules whose hidden width the student shares with the teacher, in MODULES order:
+    the ones `init=teacher-layers` copies."""
+    s_sizes, t_sizes = student.module_sizes(), teacher.module_sizes()
+    return [m for m in MODULES if s_sizes[m].width == t_sizes[m].width]
+
+
+def _owner(name: str) -> str | None:
+    """The module a parameter belongs to ('visual.ln_pre.weight' -> 'visual'); None for one
+    outside every module (logit_scale)."""
+    head = name.split(".", 1)[0]
+    return head if head in MODULES else None
+
+
 @torch.no_grad()
 def init_student_from_teacher(student: CoCa, teacher: CoCa) -> list[tuple[str, str]]:
-    """`init=teacher-layers`: copy teacher block layer_map(n_s, n_t)[i] into student block i
-    of every module, and every other parameter whose name and shape agree (embeddings,
-    poolers, norms, projections; one that differs, e.g. another embed_dim, keeps its random
-    init). Returns (student parameter, teacher parameter) for each copy."""
+    """`init=teacher-layers` (spec/optima.md §2): in every module whose width the student
+    shares with the teacher, copy teacher block layer_map(n_s, n_t)[i] into student block i,
+    and the module's other parameters whose name and shape agree (embeddings, poolers, norms,
+    projections; one that differs, e.g. another embed_dim, keeps its random init). A module of
+    another width keeps its random init whole: a narrower block has no teacher counterpart.
+    Parameters outside the modules (logit_scale) are copied when any module is. Returns
+    (student parameter, teacher parameter) for each copy; `matching_modules` names the
+    modules."""
+    modules = matching_modules(student, teacher)
     s_sizes, t_sizes = student.module_sizes(), teacher.module_sizes()
-    for module in MODULES:
-        if s_sizes[module].width != t_sizes[module].width:
-            raise ConfigError(
-                f"init_student_from_teacher: module {module!r} has width "
-                f"{s_sizes[module].width} in the student and {t_sizes[module].width} in the "
-                "teacher; copying teacher layers needs equal widths (use init=random)"
-            )
-    maps = {m: layer_map(s_sizes[m].blocks, t_sizes[m].blocks) for m in MODULES}
+    maps = {m: layer_map(s_sizes[m].blocks, t_sizes[m].blocks) for m in modules}
     t_params = dict(teacher.named_parameters())
     copied = []
     for name, param in student.named_parameters():
+        owner = _owner(name)
+        if not (owner in modules if owner is not None else modules):
+            continue
         block = _block_of(name)
         if block is not None:
             module, path, index, rest = block

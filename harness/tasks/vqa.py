@@ -2,7 +2,8 @@
 
 Answers are a classification over the k most frequent train answers with soft targets, the
 usual VQA-as-classification set-up; the task loss is BCE against the official per-answer
-scores and `L_pred` is BCE against the teacher's sigmoid probabilities (spec/optima.md §3).
+scores and `L_pred` the KL of the student's per-answer Bernoullis from the teacher's (the BCE
+against the teacher's sigmoid probabilities minus their entropy; spec/optima.md §3).
 """
 
 from __future__ import annotations
@@ -134,11 +135,20 @@ class VqaTask:
     def pred_loss(
         student: torch.Tensor, teacher: torch.Tensor, tau: float, batch: dict | None = None
     ) -> torch.Tensor:
-        """BCE against the teacher's sigmoid probabilities (the head is a sigmoid, not a
-        softmax, so this is its KL up to the teacher's entropy, a constant)."""
-        target = torch.sigmoid(teacher / tau)
-        loss = F.binary_cross_entropy_with_logits(student / tau, target, reduction="none")
-        return loss.sum(dim=1).mean() * tau**2
+        """KL(teacher || student) of the per-answer Bernoullis of the sigmoid head, summed
+        over answers (spec/optima.md §3): the BCE against the teacher's probabilities minus
+        the teacher's entropy. The entropy does not move the gradient, but left in it inflates
+        R_before, the relative reward's denominator, and a student equal to the teacher would
+        still score it. Both terms use the same stable kernel (the entropy is the BCE of the
+        teacher's logits against its own probabilities), so student == teacher gives exactly
+        0; a rounding residue below 0 reads 0, with the BCE's gradient kept as it is."""
+        t = (teacher / tau).detach()
+        target = torch.sigmoid(t)
+        bce = F.binary_cross_entropy_with_logits(student / tau, target, reduction="none")
+        entropy = F.binary_cross_entropy_with_logits(t, target, reduction="none")
+        kl = bce - entropy
+        kl = kl + (kl.clamp_min(0) - kl).detach()  # value >= 0, gradient untouched
+        return kl.sum(dim=1).mean() * tau**2
 
     def evaluate(self, model: nn.Module, ex: Examples, device, batch_size: int) -> dict:
         logits = predict_logits(self, model, ex, device, batch_size)

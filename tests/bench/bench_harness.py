@@ -168,7 +168,7 @@ def test_bf16_vs_fp32_step(setup):
     fp32, bf16 = med["fp32"], med["bf16"]
     RESULTS["rows"].append(
         (
-            "step time, bf16 / fp32 autocast (1 thread, cached teacher)",
+            "step time, bf16 autocast / fp32 (1 thread, cached teacher)",
             f"{bf16['seconds'] / fp32['seconds']:.2f}x "
             f"({bf16['seconds'] * 1e3:.0f} / {fp32['seconds'] * 1e3:.0f} ms)",
             "report",
