@@ -374,7 +374,56 @@ def machine() -> str:
 
 
 def write(results: dict[str, Any], reports_dir: Path) -> Path:
+    """`bench.md` with this session's figures; a run of some benchmarks only (`-k NAME`) keeps
+    the earlier figures, timings, notes and sections it did not measure, and says so."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     out = reports_dir / REPORT
-    write_text_atomic(out, render(results))
+    earlier = parse(out.read_text()) if out.is_file() else None
+    write_text_atomic(out, render(merge(earlier, results) if earlier else results))
     return out
+
+
+def parse(text: str) -> dict[str, Any]:
+    """The parts of a `bench.md` that `render` wrote."""
+    main, *sections = text.split("\n## ")
+    rows = [
+        tuple(c.strip() for c in line.strip("|").split(" | "))
+        for line in main.splitlines()
+        if line.startswith("| ") and not line.startswith("| figure")
+    ]
+    timings, notes = {}, []
+    raw = next((s for s in sections if s.startswith("Raw timings")), "")
+    for line in raw.splitlines()[1:]:
+        if line.startswith("- ") and ": " in line:
+            key, _, value = line[2:].rpartition(": ")
+            timings[key] = float(value)
+        elif line.strip():
+            notes.append(line)
+    others = {
+        title: body.strip("\n").splitlines()
+        for title, _, body in (s.partition("\n") for s in sections)
+        if not title.startswith("Raw timings")
+    }
+    return {"rows": [r for r in rows if len(r) == 3], "timings": timings, "notes": notes,
+            "sections": others}  # fmt: skip
+
+
+def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """This session's figures in place of the earlier ones of the same name; the rest kept."""
+    names = {name for name, _, _ in now["rows"]}
+    kept = [r for r in earlier["rows"] if r[0] not in names]
+    notes = [
+        n for n in earlier["notes"] if n not in now.get("notes", []) and not n.startswith(KEPT)
+    ]
+    if kept:
+        notes.append(f"{KEPT} {', '.join(r[0] for r in kept)}.")
+    return {
+        **now,
+        "rows": [*kept, *now["rows"]],
+        "timings": {**earlier["timings"], **now["timings"]},
+        "notes": [*notes, *now.get("notes", [])],
+        "sections": {**earlier["sections"], **now.get("sections", {})},
+    }
+
+
+KEPT = "Kept from an earlier `nox -s bench` (not measured in the latest run, which ran a subset):"
