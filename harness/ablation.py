@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import StudyConfig, apply_overrides, config_hash
+from harness.config import (
+    LAYER_LOSS_NORMS,
+    REWARD_BASELINES,
+    StudyConfig,
+    apply_overrides,
+    config_hash,
+)
 from harness.errors import ConfigError
 from harness.records import RunRecord, read_record_file
 from harness.report import (
@@ -84,9 +90,9 @@ def variants(cfg: StudyConfig, modules: Sequence[str]) -> list[Variant]:
     ]
     # the other value(s) of each reading issue 14 added, whichever is the default
     readings = [
-        ("reward_baseline", "reward-baseline", ("none", "ratio"), "reward baseline: {}"),
+        ("reward_baseline", "reward-baseline", REWARD_BASELINES, "reward baseline: {}"),
         ("warmup", "warmup", ("round-robin", "shuffled"), "warm-up: {} order"),
-        ("layer_loss_norm", "layer-norm", ("none", "teacher-variance", "layernorm"),
+        ("layer_loss_norm", "layer-norm", LAYER_LOSS_NORMS,
          "layer loss normalised: {}"),
         ("layer_loss_positions", "layer-positions", ("non-pad", "all"),
          "layer loss over positions: {}"),

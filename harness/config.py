@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
+from optima.scheduler import REWARD_BASELINES, WARMUPS
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class TeacherConfig:
     warmup_steps: int = 100
 
 
+# How each block's layer-loss MSE is scaled [ours] (harness/distill/losses.py)
+LAYER_LOSS_NORMS = ("none", "teacher-variance", "layernorm")
 CARD_LR = 1e-3  # the card's distillation learning rate (spec/optima.md §5)
 
 
@@ -60,7 +63,7 @@ class DistillConfig:
     # random on bandit-sim's `decaying` scenario, whose rewards have the measured shape (README)
     reward_baseline: str = "ratio"
     reward_skip_rounds: int = 0  # rounds whose reward the bandit never sees
-    layer_loss_norm: str = "none"  # harness.distill.losses.LAYER_LOSS_NORMS
+    layer_loss_norm: str = "none"  # LAYER_LOSS_NORMS
 
     @property
     def round_steps(self) -> int:
@@ -376,10 +379,10 @@ DOMAINS: dict[type, dict[str, Domain]] = {
         "reward_loss": one_of("full", "pred", "module"),
         "arms": one_of("modules", "subsets"),
         "posterior": one_of("gaussian", "beta"),
-        "warmup": one_of("round-robin", "shuffled", "random", "all"),
-        "reward_baseline": one_of("none", "ratio"),
+        "warmup": one_of(*WARMUPS),
+        "reward_baseline": one_of(*REWARD_BASELINES),
         "reward_skip_rounds": at_least(0),
-        "layer_loss_norm": one_of("none", "teacher-variance", "layernorm"),
+        "layer_loss_norm": one_of(*LAYER_LOSS_NORMS),
         "student_init": one_of("random", "teacher-layers"),
         "layer_loss_positions": one_of("non-pad", "all"),
     },

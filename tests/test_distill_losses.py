@@ -7,11 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from harness.config import DistillConfig
+from harness.config import LAYER_LOSS_NORMS, DistillConfig
 from harness.data.order import BatchOrder, training_order
 from harness.distill.loop import reward_objective, training_weights
 from harness.distill.losses import (
-    LAYER_LOSS_NORMS,
     Projections,
     layer_losses,
     masked_mse,

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# How each block's MSE is scaled [ours] (spec §3 leaves it unnormalised: "none"). Block outputs
-# are pre-LayerNorm, so their scales differ by module (NLVR2 at the start: visual ~98,
-# text_decoder ~38, text ~6.4) and the reward partly measures scale. "teacher-variance": the
-# MSE over the teacher state's variance over features (masked mean over positions, per block),
-# so every module's term starts near 1 for a student that knows nothing. "layernorm": the MSE
-# between both states LayerNorm'd over features (no affine). Both ignore a common rescaling.
-LAYER_LOSS_NORMS = ("none", "teacher-variance", "layernorm")
+# How each block's MSE is scaled [ours], one of harness.config.LAYER_LOSS_NORMS (spec §3 leaves it
+# unnormalised: "none"). Block outputs are pre-LayerNorm, so their scales differ by module (NLVR2
+# at the start: visual ~98, text_decoder ~38, text ~6.4) and the reward partly measures scale.
+# "teacher-variance": the MSE over the teacher state's variance over features (masked mean over
+# positions, per block), so every module's term starts near 1 for a student that knows nothing.
+# "layernorm": the MSE between both states LayerNorm'd over features (no affine). Both ignore a
+# common rescaling.
 
 
 class Projections(nn.ModuleDict):
