@@ -170,7 +170,7 @@ def run_ablation(
     pairs = [(v, variant_study(study, v, workdir)) for v in chosen]
     for v, _ in pairs:
         print(f"ablation {v.name}: {v.changed}")
-    executor.run_grids([(vs, [v.scheduler]) for v, vs in pairs], seeds, progress)
+    executor.run_grids([(vs, [(v.scheduler, n) for n in seeds]) for v, vs in pairs], progress)
     return [(v, vs.study_dir) for v, vs in pairs]
 
 

@@ -252,7 +252,7 @@ def runs_phase_seconds(
         runs = dataclasses.replace(study, cfg=cfg, study_dir=workdir / "bench-runs" / str(i))
         executor = Serial(source) if name == "serial" else Processes(source, len(RUNS))
         start = time.perf_counter()
-        executor.run_grids([(runs, list(RUNS))], [0], progress=False)
+        executor.run_grids([(runs, [(name, 0) for name in RUNS])], progress=False)
         seconds.append(time.perf_counter() - start)
         for scheduler in RUNS:
             if not is_complete(folder := run_dir(runs.study_dir, scheduler, 0), cfg.hash()):

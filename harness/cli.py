@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from harness import executors
+from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS
 from harness.errors import UserError
 
 TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
@@ -45,7 +46,7 @@ def _writable(folder: Path, option: str) -> Path:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from harness.backend import close, make_backend
-    from harness.config import apply_overrides, parse_seeds, study_config
+    from harness.config import apply_overrides, parse_seeds, row_seeds, study_config
     from harness.models.coca import MODULES
     from harness.records import Grid
     from harness.report import write_reports
@@ -53,17 +54,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     from harness.study import prepare
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds or SEEDS.get(args.preset, "0,1,2"))
     schedulers = parse_schedulers(args.schedulers, MODULES)
+    rows = row_seeds(schedulers, seeds, args.descriptive_seeds)
     _writable(args.workdir, "--workdir")
     _writable(args.reports, "--reports")
     backend = make_backend(args.device)
     executor = executors.from_args(args, cfg, backend.distributed)
     progress = not args.quiet
     study = prepare(cfg, args.data_root, args.workdir, backend, progress, args.skip_bad_records)
-    records = executor.run_grids([(study, schedulers)], seeds, progress)
+    grid = Grid.of(cfg.hash(), rows, study.data["sha256"])
+    records = executor.run_grids([(study, grid.runs)], progress)
     if backend.is_main:
-        grid = Grid(cfg.hash(), tuple(schedulers), tuple(seeds), study.data["sha256"])
         for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
             print(f"report: {path}")
     close(backend)
@@ -205,7 +207,6 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     """What every command that runs a study takes (`reproduce`, `ablate`)."""
     p.add_argument("task", choices=TASKS)
     p.add_argument("--preset", default="default", help="smoke | default | paper")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
     p.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     p.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
     p.add_argument("--reports", type=Path, default=Path("reports"))
@@ -251,6 +252,20 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="run a study grid and write its report")
     _study_arguments(r)
     r.add_argument(
+        "--seeds",
+        default=None,
+        help=f"integers and ranges (0-15, 0,1,2), all run by the compared rows "
+        f"({', '.join(COMPARED)}); default per preset: "
+        + ", ".join(f"{k} {v}" for k, v in SEEDS.items()),
+    )
+    r.add_argument(
+        "--descriptive-seeds",
+        type=int,
+        default=DESCRIPTIVE_SEEDS,
+        metavar="K",
+        help=f"the other rows run the first K of --seeds (default {DESCRIPTIVE_SEEDS})",
+    )
+    r.add_argument(
         "--schedulers",
         default="optima,uniform,random,none",
         help="see `optima-repro ls schedulers`",
@@ -277,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("ablate", help="OPTIMA variants, one [ours] option changed at a time")
     _study_arguments(a)
+    a.add_argument("--seeds", default="0,1,2", help="integers and ranges, e.g. 0,1,2 or 0-7")
     a.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
     _set_argument(a)
     _max_steps_argument(a)

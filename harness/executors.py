@@ -170,12 +170,12 @@ class Executor:
             f"{threads} thread{'s' * (threads > 1)} a run"
         )
 
-    def run_grids(self, grids: list[tuple], seeds: list[int], progress: bool) -> list:
-        """Each (study, schedulers) x seeds; the records in that order (None: no record).
-        Only runs without a complete record are submitted."""
+    def run_grids(self, grids: list[tuple], progress: bool) -> list:
+        """Each (study, runs), runs being (scheduler, seed) pairs; the records in that order
+        (None: no record). Only runs without a complete record are submitted."""
         from harness.runs import RECORD, is_complete, read_record, run_dir
 
-        runs = [(s, name, seed) for s, names in grids for seed in seeds for name in names]
+        runs = [(s, name, seed) for s, pairs in grids for name, seed in pairs]
         jobs = []
         for study, name, seed in runs:
             folder = run_dir(study.study_dir, name, seed)
@@ -204,10 +204,10 @@ class Serial(Executor):
 
     name = "serial"
 
-    def run_grids(self, grids: list[tuple], seeds: list[int], progress: bool) -> list:
+    def run_grids(self, grids: list[tuple], progress: bool) -> list:
         from harness.study import run_grid
 
-        return [r for study, names in grids for r in run_grid(study, names, seeds, progress)]
+        return [r for study, pairs in grids for r in run_grid(study, pairs, progress)]
 
 
 class Processes(Executor):

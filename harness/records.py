@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import COMPARED
 from harness.errors import UserError
 
 SCHEMA_VERSION = 1  # the version this reader understands; `harness.runs` writes the same
@@ -185,13 +186,25 @@ class RunRecord:
 class Grid:
     """The runs a study was asked for, so the report can list those that wrote no record.
 
-    Without one, a study's expected runs are inferred from its records alone: every
-    scheduler seen x every seed seen."""
+    Rows may have different seeds (the compared rows more, harness/config.COMPARED). Without
+    a grid, a study's expected runs are inferred from its records alone: a compared row every
+    seed seen in the study, another row every seed seen up to the highest it has."""
 
     config_hash: str
-    schedulers: tuple[str, ...]
-    seeds: tuple[int, ...]
+    runs: tuple[tuple[str, int], ...]  # (scheduler, seed), seed-major
     data_sha256: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        config_hash: str,
+        seeds: Mapping[str, Iterable[int]],
+        data_sha256: str | None = None,
+    ) -> Grid:
+        """From each row's seeds, in run order: by seed, then by row."""
+        everyone = sorted({n for row in seeds.values() for n in row})
+        runs = tuple((s, n) for n in everyone for s, row in seeds.items() if n in set(row))
+        return cls(config_hash, runs, data_sha256)
 
     def matches(self, key: tuple[str, str, str]) -> bool:
         return key[1] == self.config_hash and self.data_sha256 in (None, key[2])
@@ -595,16 +608,17 @@ def _missing(
     recs: list[RunRecord], grid: Grid | None, damaged: Mapping[tuple[str, int], str]
 ) -> tuple[Missing, ...]:
     have = {(r.scheduler, r.seed) for r in recs}
-    schedulers = {r.scheduler for r in recs} | {s for s, _ in damaged}
-    seeds = {r.seed for r in recs} | {n for _, n in damaged}
+    seen = have | set(damaged)
+    seeds = {n for _, n in seen}
     reasons = {}
-    for s in schedulers:
+    for s in {s for s, _ in seen}:
+        highest = max(seeds) if s in COMPARED else max(n for t, n in seen if t == s)
         for n in seeds:
-            reasons[(s, n)] = "no record; other runs of this study have this scheduler and seed"
+            if n <= highest:
+                reasons[(s, n)] = "no record; other runs of this study have this scheduler and seed"
     if grid is not None:
-        for s in grid.schedulers:
-            for n in grid.seeds:
-                reasons[(s, n)] = "no record; the grid asked for this run"
+        for s, n in grid.runs:
+            reasons[(s, n)] = "no record; the grid asked for this run"
     reasons.update(damaged)
     return tuple(
         Missing(s, n, why) for (s, n), why in sorted(reasons.items()) if (s, n) not in have

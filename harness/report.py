@@ -112,14 +112,14 @@ class Published:
 
 
 def write_reports(
-    runs_dir: Path, reports_dir: Path, expected: Mapping[str, Grid | Mapping] | None = None
+    runs_dir: Path, reports_dir: Path, expected: Mapping[str, Grid] | None = None
 ) -> list[Path]:
     """Every task report under `runs_dir`, then the summary; returns the markdown paths.
 
-    `expected` maps a task to the grid that was run (a `Grid`, or a dict of its fields), so
-    the report names that study and lists its runs that wrote no record."""
+    `expected` maps a task to the grid that was run, so the report names that study and lists
+    its runs that wrote no record."""
     runs_dir, reports_dir = Path(runs_dir), Path(reports_dir)
-    grids = {task: _as_grid(g) for task, g in (expected or {}).items()}
+    grids = dict(expected or {})
     records = load_records(runs_dir)
     if not records and not grids:
         raise UserError(
@@ -146,17 +146,6 @@ def task_report(task: str, records: Iterable[dict | None], reports_dir: Path) ->
     study = study or Study(task, (), (), ())
     published = load_published(Path(reports_dir) / PUBLISHED)
     return write_task_report(study, Path(reports_dir), published.get(task, {}))
-
-
-def _as_grid(g: Grid | Mapping) -> Grid:
-    if isinstance(g, Grid):
-        return g
-    return Grid(
-        config_hash=g["config_hash"],
-        schedulers=tuple(g["schedulers"]),
-        seeds=tuple(g["seeds"]),
-        data_sha256=g.get("data_sha256"),
-    )
 
 
 def _tasks(studies: Mapping[str, Study]) -> list[str]:
@@ -482,22 +471,21 @@ def _main_table(
 
 
 def _per_seed(study: Study, spec: TaskSpec, names: list[str]) -> list[str]:
+    """One line per seed, one column per row: a study has up to tens of seeds, a few rows."""
     seeds = sorted({r.seed for r in study.records} | {m.seed for m in study.missing})
     missing = {(m.scheduler, m.seed) for m in study.missing}
-    rows = []
-    for name in names:
-        by_seed = {r.seed: r for r in study.records if r.scheduler == name}
+    done = {(r.scheduler, r.seed): r for r in study.records}
+    lines = []
+    for s in seeds:
         cells = []
-        for s in seeds:
-            r = by_seed.get(s)
+        for name in names:
+            r = done.get((name, s))
             if r is not None:
                 cells.append(_num(r.primary, spec.digits) if r.complete else "failed")
             else:
                 cells.append("missing" if (name, s) in missing else "–")
-        rows.append([name, *cells])
-    return ["", "## Per seed (primary metric)", ""] + _table(
-        ["row", *(f"seed {s}" for s in seeds)], rows
-    )
+        lines.append([str(s), *cells])
+    return ["", "## Per seed (primary metric)", ""] + _table(["seed", *names], lines)
 
 
 def _reward_table(study: Study, names: list[str]) -> list[str]:

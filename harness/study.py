@@ -7,6 +7,7 @@ import hashlib
 import resource
 import time
 import traceback
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -419,13 +420,12 @@ def execute_run(
     return record
 
 
-def run_grid(
-    study: Study, schedulers: list[str], seeds: list[int], progress: bool = True
-) -> list[dict]:
-    """Every scheduler x seed once. A run another process holds (its lock) is left to it and
-    waited for at the end, so two grids on one work directory share the runs. Data-parallel
-    ranks run the same runs in the same order; rank 0 holds the locks and writes."""
-    todo = [(name, seed) for seed in seeds for name in schedulers]
+def run_grid(study: Study, runs: Sequence[tuple[str, int]], progress: bool = True) -> list[dict]:
+    """Every (scheduler, seed) of `runs` once, in that order. A run another process holds (its
+    lock) is left to it and waited for at the end, so two grids on one work directory share
+    the runs. Data-parallel ranks run the same runs in the same order; rank 0 holds the locks
+    and writes."""
+    todo = list(runs)
     waiting = []
     for name, seed in todo:
         if not _run_once(study, name, seed, wait=False, progress=progress):

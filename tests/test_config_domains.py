@@ -18,6 +18,8 @@ from harness.config import (
     StudyConfig,
     apply_overrides,
     check_sizes,
+    parse_seeds,
+    row_seeds,
     study_config,
 )
 
@@ -231,3 +233,28 @@ def test_an_environment_error_midway_is_one_line_naming_the_file(tmp_path, monke
     err = capsys.readouterr().err
     assert err.startswith("optima-repro: error: [Errno 28] No space left on device: ")
     assert str(tmp_path / "reports") in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [("0,1,2", [0, 1, 2]), ("0-3,8", [0, 1, 2, 3, 8]), ("2-3,0-1,3", [2, 3, 0, 1]), ("7", [7])],
+)
+def test_seeds_take_lists_and_ranges(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("0,x", "integers or ranges"), ("3-1", "empty"), ("-1", ">= 0"), (" , ", "no seed")],
+)
+def test_bad_seeds_are_named(text, problem):
+    with pytest.raises(ConfigError, match=problem):
+        parse_seeds(text)
+
+
+def test_compared_rows_run_every_seed_the_others_the_first_k():
+    rows = row_seeds(["optima", "uniform", "random", "none"], list(range(6)), 2)
+    assert rows == {"optima": [0, 1, 2, 3, 4, 5], "uniform": [0, 1, 2, 3, 4, 5],
+                    "random": [0, 1], "none": [0, 1]}  # fmt: skip
+    with pytest.raises(ConfigError, match="descriptive-seeds"):
+        row_seeds(["optima"], [0], 0)

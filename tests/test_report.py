@@ -243,7 +243,8 @@ def test_failed_and_missing_runs_are_listed(tmp_path):
     records[1] = record("optima", 1, None, error="NumericalError: non-finite | loss\ntrace")
     del records[5]  # uniform seed 2 never wrote a record
     runs = write_runs(tmp_path / "runs", records)
-    expected = {"vqa": Grid(CONFIG_HASH, ("optima", "uniform", "random"), (0, 1, 2))}
+    rows = dict.fromkeys(("optima", "uniform", "random"), (0, 1, 2))
+    expected = {"vqa": Grid.of(CONFIG_HASH, rows)}
     text = write_reports(runs, tmp_path / "r", expected)[0].read_text()
     section = text.split("## Failed and missing runs", 1)[1].split("##", 1)[0]
     rows = tables(section)[0]
@@ -255,8 +256,12 @@ def test_failed_and_missing_runs_are_listed(tmp_path):
     assert main_row(text, "optima")[1] == "2 of 3"
     assert main_row(text, "random")[1:3] == ["0 of 3", "–"]
     per_seed = text.split("## Per seed", 1)[1]
-    assert "| optima | 61.00 | failed | 60.00 |" in per_seed
-    assert "| uniform | 60.00 | 62.00 | missing |" in per_seed
+    assert tables(per_seed)[0] == [
+        ["seed", "optima", "uniform", "random"],
+        ["0", "61.00", "60.00", "missing"],
+        ["1", "failed", "62.00", "missing"],
+        ["2", "60.00", "missing", "missing"],
+    ]
     assert "1 failed, 4 missing" in text
 
 
@@ -348,7 +353,7 @@ def test_one_study_per_task_and_the_others_named(tmp_path):
     text = write_reports(runs, tmp_path / "r")[0].read_text()
     assert main_row(text, "optima")[2] == "70.50 ± 0.71"
     assert "config hash `aaaa`" in text.split("## Other studies", 1)[1]
-    pick_small = {"vqa": {"config_hash": "aaaa", "schedulers": ["optima"], "seeds": [0]}}
+    pick_small = {"vqa": Grid.of("aaaa", {"optima": [0]})}
     text = write_reports(runs, tmp_path / "r", pick_small)[0].read_text()
     assert main_row(text, "optima")[2] == "50.00"
 

@@ -102,6 +102,25 @@ def test_students_with_and_without_the_teacher_cache_agree(smoke, tmp_path):
     assert gap <= CACHE_TOLERANCE
 
 
+def test_compared_rows_run_every_seed_the_others_the_first_k(smoke, tmp_path):
+    """`--seeds 0-1 --descriptive-seeds 1`: optima and uniform run seeds 0 and 1, none only 0;
+    seed 0 of each is the smoke study's, skipped. The report lists none's seed 1 as not asked
+    for (–), not missing."""
+    shutil.copytree(smoke / "work", tmp_path / "work")
+    extra = ("--seeds", "0-1", "--descriptive-seeds", "1", "--schedulers", "optima,uniform,none")
+    assert _reproduce(tmp_path / "work", tmp_path / "reports", *extra) == 0
+    found = sorted((tmp_path / "work").glob("runs/vqa/*/*/seed-*/record.json"))
+    ran = {(p.parent.parent.name, p.parent.name) for p in found}
+    assert {(s, n) for s, n in ran if s != "random"} == {
+        ("optima", "seed-0"), ("optima", "seed-1"), ("uniform", "seed-0"),
+        ("uniform", "seed-1"), ("none", "seed-0"),
+    }  # fmt: skip
+    text = (tmp_path / "reports" / "vqa.md").read_text()
+    per_seed = text.split("## Per seed", 1)[1].split("##", 1)[0]
+    assert "| 1 |" in per_seed and per_seed.count("missing") == 0
+    assert "all 6 runs of this study completed" in text  # random's seed 0 is the smoke study's
+
+
 def test_bad_arguments_exit_2(tmp_path, capsys):
     assert _reproduce(tmp_path, tmp_path, "--seeds", "0,x") == 2
     assert "--seeds" in capsys.readouterr().err
