@@ -316,6 +316,7 @@ def render_task(
         lines += _runs_not_complete(study)
         return "\n".join(lines) + "\n", set()
     first = (study.complete or study.records)[0]
+    lines += [verdict(study, spec), ""]
     lines += [_setup(first), ""]
     lines += [readings(study.records), ""]
     lines += _mixed_numerics(study)
@@ -331,6 +332,38 @@ def render_task(
         lines += [f"- {o}" for o in study.others]
     lines += _provenance(study)
     return "\n".join(lines) + "\n", figures
+
+
+def verdict(study: Study, spec: TaskSpec) -> str:
+    """The study's answer in one sentence: does `optima` beat `uniform` on the seeds both
+    completed, by the paired interval of the main table."""
+    base = {r.seed: r.primary for r in _by_scheduler(study.complete, BASELINE)}
+    done = _by_scheduler(study.complete, "optima")
+    pairs = [(r.primary, base[r.seed]) for r in done if r.seed in base]
+    if len(pairs) < 2:
+        return (
+            f"**Verdict.** None: `optima` and `{BASELINE}` completed {len(pairs)} common "
+            "seed(s); a paired interval needs two."
+        )
+    a, b = zip(*pairs, strict=True)
+    iv, power = paired_interval(a, b), paired_power(a, b)
+    assert iv.low is not None and iv.high is not None
+    if iv.low > 0:
+        answer = f"OPTIMA beats `{BASELINE}` on this study"
+    elif iv.high < 0:
+        answer = f"OPTIMA does worse than `{BASELINE}` on this study"
+    else:
+        answer = f"this study cannot tell OPTIMA from `{BASELINE}`"
+    detect = (
+        ""
+        if not power.detectable
+        else f"; these seeds find a true difference of {_num(power.detectable, spec.digits)} "
+        f"{POWER:.0%} of the time"
+    )
+    return (
+        f"**Verdict.** On {len(pairs)} paired seeds, {answer}: optima - {BASELINE} = "
+        f"{_interval(iv, spec.digits)} (a point is {spec.point}{detect})."
+    )
 
 
 def _setup(r: RunRecord) -> str:

@@ -426,3 +426,28 @@ def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
     (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
     assert "lr 0.001 (the card's value) (1 runs); 0.01 (not the card's 0.001) (3 runs)" in line
     assert "teacher-layers, copied into visual (12 tensors); text, text_decoder random" in line
+
+
+@pytest.mark.parametrize(
+    ("optima", "answer"),
+    [
+        ([62.0, 63.5, 61.0, 62.5], "OPTIMA beats `uniform` on this study"),
+        ([58.0, 59.5, 57.0, 58.5], "OPTIMA does worse than `uniform` on this study"),
+        ([61.0, 59.0, 60.5, 60.0], "this study cannot tell OPTIMA from `uniform`"),
+    ],
+)
+def test_the_report_states_its_verdict_with_the_interval(tmp_path, optima, answer):
+    runs = write_runs(
+        tmp_path / "runs", grid({"optima": optima, "uniform": [60.0, 61.0, 59.0, 60.5]})
+    )
+    text = write_reports(runs, tmp_path / "r")[0].read_text()
+    line = next(x for x in text.splitlines() if x.startswith("**Verdict.**"))
+    assert f"On 4 paired seeds, {answer}: optima - uniform = " in line
+    interval = next(c for c in main_row(text, "optima") if "[" in c)  # the main table's
+    assert interval in line and "80% of the time" in line
+
+
+def test_no_verdict_from_one_seed(tmp_path):
+    runs = write_runs(tmp_path / "runs", grid({"optima": [61.0], "uniform": [60.0]}))
+    text = write_reports(runs, tmp_path / "r")[0].read_text()
+    assert "**Verdict.** None: `optima` and `uniform` completed 1 common seed(s)" in text
