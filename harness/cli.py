@@ -18,6 +18,7 @@ from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS
 from harness.errors import UserError
 
 TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
+DEFAULT_ROWS = "optima,uniform,random,none"
 # data check: the reader module of each task, all with `check(root, split, progress) -> dict`
 READERS = {
     "vqa": "harness.data.vqa",
@@ -119,7 +120,7 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from harness.config import apply_overrides, parse_seeds, study_config
+    from harness.config import apply_overrides, parse_seeds, row_seeds, study_config
     from harness.errors import ConfigError
     from harness.plan import UTILISATION, plan
     from harness.tasks import get_task
@@ -129,8 +130,9 @@ def _plan(args: argparse.Namespace) -> int:
     if not 0 < utilisation <= 1:
         raise ConfigError(f"--utilisation must be in (0, 1], got {utilisation}")
     views = getattr(get_task(cfg.task), "views", 1)
-    seeds = len(parse_seeds(args.seeds))
-    print(json.dumps(plan(cfg, views, utilisation, seeds=seeds), indent=2))
+    seeds = parse_seeds(args.seeds or SEEDS.get(args.preset, "0,1,2"))
+    rows = row_seeds(DEFAULT_ROWS.split(","), seeds, DESCRIPTIVE_SEEDS)
+    print(json.dumps(plan(cfg, views, utilisation, seeds=rows), indent=2))
     return 0
 
 
@@ -267,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--schedulers",
-        default="optima,uniform,random,none",
+        default=DEFAULT_ROWS,
         help="see `optima-repro ls schedulers`",
     )
     _set_argument(r)
@@ -301,7 +303,12 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
     pl.add_argument("task", choices=TASKS)
     pl.add_argument("--preset", default="paper", help="smoke | default | paper")
-    pl.add_argument("--seeds", default="0,1,2", help="the grid's seeds (4 rows each)")
+    pl.add_argument(
+        "--seeds",
+        default=None,
+        help=f"as `reproduce --seeds`: the compared rows run all, the other two rows the "
+        f"first {DESCRIPTIVE_SEEDS}",
+    )
     pl.add_argument(
         "--utilisation",
         type=float,

@@ -8,6 +8,7 @@ so planning CoCa-Large takes seconds on a laptop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -114,11 +115,12 @@ def plan(
     cfg: StudyConfig,
     views: int = 1,
     utilisation: float = UTILISATION,
-    rows: int = 4,
-    seeds: int = 3,
+    seeds: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """The numbers `optima-repro plan` prints; `views` images per example (NLVR2: 2); a grid
-    is `rows` schedulers x `seeds` runs."""
+    is each row's seeds (`seeds`, default: the four rows on three seeds)."""
+    seeds = seeds or dict.fromkeys(("optima", "uniform", "random", "none"), range(3))
+    runs = sum(len(v) for v in seeds.values())
     d = cfg.distill
     teacher, student = _model(cfg.teacher.model, cfg), _model(d.student, cfg)
     t_sizes, s_sizes = teacher.config.module_sizes(), student.config.module_sizes()
@@ -172,10 +174,10 @@ def plan(
         },
         "accelerators": {
             "utilisation": utilisation,
-            "grid": {"rows": rows, "seeds": seeds, "runs": rows * seeds},
+            "grid": {"seeds": {k: len(v) for k, v in seeds.items()}, "runs": runs},
             "assumes": "precision=bf16, one chip; hours = FLOPs / (peak * utilisation); a grid "
             "is its runs plus the teacher's fine-tuning once",
-            "chips": accelerator_time(run, teacher_finetune, rows * seeds, utilisation),
+            "chips": accelerator_time(run, teacher_finetune, runs, utilisation),
         },
         "memory_gib": {
             "weights_teacher_and_student": round(weights / GIB, 2),

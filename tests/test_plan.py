@@ -66,18 +66,20 @@ def test_open_clip_architecture_is_planned_with_clips_vocabulary(capsys):
 
 def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
     """Hours per run and per grid for each named chip, from the run's FLOPs at the stated
-    share of its bf16 peak; the grid is 4 rows x seeds plus the teacher's fine-tuning once.
-    The default preset: the arithmetic is the paper's, its models plan in a second."""
-    p = _plan(capsys, "vqa", "--preset", "default")
+    share of its bf16 peak; the grid is each row's runs (optima and uniform on every seed, the
+    others on the first three) plus the teacher's fine-tuning once. The default preset: the
+    arithmetic is the paper's, its models plan in a second."""
+    p = _plan(capsys, "vqa", "--preset", "default", "--seeds", "0-5")
     f, acc = p["flops"], p["accelerators"]
-    assert acc["utilisation"] == 0.4 and acc["grid"] == {"rows": 4, "seeds": 3, "runs": 12}
+    rows = {"optima": 6, "uniform": 6, "random": 3, "none": 3}
+    assert acc["utilisation"] == 0.4 and acc["grid"] == {"seeds": rows, "runs": 18}
     assert set(acc["chips"]) == {"tpu-v4", "tpu-v5e", "a100", "h100-sxm"}
     assert f["teacher_finetune"] == 1000 * 64 * 3 * f["teacher_forward_per_pair"]
     for chip in acc["chips"].values():
         rate = chip["peak_bf16_flops_per_second"] * 0.4 * 3600
         assert chip["hours_per_run"] == round(f["per_run"] / rate, 2)
         assert chip["hours_per_grid"] == round(
-            (12 * f["per_run"] + f["teacher_finetune"]) / rate, 2
+            (18 * f["per_run"] + f["teacher_finetune"]) / rate, 2
         )
     faster = _plan(
         capsys, "vqa", "--preset", "default", "--utilisation", "0.8", "--seeds", "0",
