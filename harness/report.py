@@ -316,7 +316,7 @@ def render_task(
         lines += _runs_not_complete(study)
         return "\n".join(lines) + "\n", set()
     first = (study.complete or study.records)[0]
-    lines += [verdict(study, spec), ""]
+    lines += [f"**Verdict.** {verdict(study, spec)}", ""]
     lines += [_setup(first), ""]
     lines += [readings(study.records), ""]
     lines += _mixed_numerics(study)
@@ -342,7 +342,7 @@ def verdict(study: Study, spec: TaskSpec) -> str:
     pairs = [(r.primary, base[r.seed]) for r in done if r.seed in base]
     if len(pairs) < 2:
         return (
-            f"**Verdict.** None: `optima` and `{BASELINE}` completed {len(pairs)} common "
+            f"None: `optima` and `{BASELINE}` completed {len(pairs)} common "
             "seed(s); a paired interval needs two."
         )
     a, b = zip(*pairs, strict=True)
@@ -361,7 +361,7 @@ def verdict(study: Study, spec: TaskSpec) -> str:
         f"{POWER:.0%} of the time"
     )
     return (
-        f"**Verdict.** On {len(pairs)} paired seeds, {answer}: optima - {BASELINE} = "
+        f"On {len(pairs)} paired seeds, {answer}: optima - {BASELINE} = "
         f"{_interval(iv, spec.digits)} (a point is {spec.point}{detect})."
     )
 
@@ -912,6 +912,8 @@ def write_summary(studies: Mapping[str, Study], reports_dir: Path) -> Path:
         "",
     ]
     lines += _table(["row", *(task_spec(t).title for t in tasks)], rows)
+    lines += ["", "Verdicts (each task report's first line):", ""]
+    lines += [f"- {task_spec(t).title}: {verdict(studies[t], task_spec(t))}" for t in tasks]
     lines += ["", "Metrics:", ""]
     for t in tasks:
         f = firsts[t]

@@ -445,6 +445,8 @@ def test_the_report_states_its_verdict_with_the_interval(tmp_path, optima, answe
     assert f"On 4 paired seeds, {answer}: optima - uniform = " in line
     interval = next(c for c in main_row(text, "optima") if "[" in c)  # the main table's
     assert interval in line and "80% of the time" in line
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert f"- VQA v2: {line.removeprefix('**Verdict.** ')}" in summary
 
 
 def test_no_verdict_from_one_seed(tmp_path):
