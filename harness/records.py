@@ -19,7 +19,7 @@ from typing import Any
 from harness.config import COMPARED
 from harness.errors import UserError
 
-SCHEMA_VERSION = 1  # the version this reader understands; `harness.runs` writes the same
+SCHEMA_VERSION = 1  # the version `harness.runs` writes and this reader understands
 RECORD = "record.json"
 STATUSES = ("complete", "failed")
 

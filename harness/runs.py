@@ -18,9 +18,8 @@ import torch
 
 from harness.atomic import set_aside
 from harness.config import OURS_OPTIONS, StudyConfig
+from harness.records import RECORD, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-RECORD = "record.json"
 PACKAGES = ("optima-repro", "torch", "numpy", "transformers", "sentencepiece", "pillow")
 
 
