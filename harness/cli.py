@@ -55,7 +55,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from harness.study import prepare
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
-    seeds = parse_seeds(args.seeds or SEEDS.get(args.preset, "0,1,2"))
+    seeds = parse_seeds(SEEDS[args.preset] if args.seeds is None else args.seeds)
     schedulers = parse_schedulers(args.schedulers, MODULES)
     rows = row_seeds(schedulers, seeds, args.descriptive_seeds)
     _writable(args.workdir, "--workdir")
@@ -130,7 +130,7 @@ def _plan(args: argparse.Namespace) -> int:
     if not 0 < utilisation <= 1:
         raise ConfigError(f"--utilisation must be in (0, 1], got {utilisation}")
     views = getattr(get_task(cfg.task), "views", 1)
-    seeds = parse_seeds(args.seeds or SEEDS.get(args.preset, "0,1,2"))
+    seeds = parse_seeds(SEEDS[args.preset] if args.seeds is None else args.seeds)
     rows = row_seeds(DEFAULT_ROWS.split(","), seeds, DESCRIPTIVE_SEEDS)
     print(json.dumps(plan(cfg, views, utilisation, seeds=rows), indent=2))
     return 0
