@@ -9,7 +9,13 @@ torchvision need their own torch release)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness.tasks import cards  # noqa: E402  (the task cards: standard library only)
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -69,7 +75,7 @@ def _verify(task: str):
     return session_fn
 
 
-TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
+TASKS = tuple(cards())
 for _task in TASKS:
     nox.session(name=f"reproduce-{_task}")(_reproduce(_task))
     nox.session(name=f"verify-{_task}")(_verify(_task))

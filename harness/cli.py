@@ -16,16 +16,9 @@ from pathlib import Path
 from harness import executors
 from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS
 from harness.errors import UserError
+from harness.tasks import card, cards
 
-TASKS = ("vqa", "snli-ve", "nlvr2", "coco")
 DEFAULT_ROWS = "optima,uniform,random,none"
-# data check: the reader module of each task, all with `check(root, split, progress) -> dict`
-READERS = {
-    "vqa": "harness.data.vqa",
-    "snli-ve": "harness.data.snli_ve",
-    "nlvr2": "harness.data.nlvr2",
-    "coco": "harness.data.coco",
-}
 
 
 def _writable(folder: Path, option: str) -> Path:
@@ -156,33 +149,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if args.task == "vqa":
-        from harness.data.json_fields import load_json
-        from harness.tasks import vqa_eval
-
-        scores = vqa_eval.evaluate(
-            load_json(args.questions)[0],
-            load_json(args.annotations)[0],
-            load_json(args.results)[0],
-            questions_file=str(args.questions),
-            annotations_file=str(args.annotations),
-            results_file=str(args.results),
-        )
-    elif args.task == "coco":
-        from harness.tasks import coco_eval
-
-        scores = coco_eval.evaluate_files(args.gt, args.results)
-    else:
-        module = importlib.import_module(f"harness.tasks.{args.task.replace('-', '_')}_eval")
-        scores = module.evaluate_files(args.data, args.predictions)
-    print(json.dumps(scores, indent=2))
+    spec = card(args.task)
+    module, function = spec.evaluate.split(":")
+    files = {o.name: getattr(args, o.name) for o in spec.evaluate_options}
+    print(json.dumps(getattr(importlib.import_module(module), function)(**files), indent=2))
     return 0
 
 
 def _data_check(args: argparse.Namespace) -> int:
     from harness.data.skips import skipping_bad_records
 
-    reader = importlib.import_module(READERS[args.task])
+    reader = importlib.import_module(card(args.task).reader)
     with skipping_bad_records(args.skip_bad_records) as bad:
         summary = reader.check(args.root, args.split, progress=not args.quiet)
     if args.skip_bad_records:
@@ -207,7 +184,7 @@ def _bandit_sim(args: argparse.Namespace) -> int:
 
 def _study_arguments(p: argparse.ArgumentParser) -> None:
     """What every command that runs a study takes (`reproduce`, `ablate`)."""
-    p.add_argument("task", choices=TASKS)
+    p.add_argument("task", choices=list(cards()))
     p.add_argument("--preset", default="default", help="smoke | default | paper")
     p.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     p.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
@@ -279,7 +256,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "teacher", help="fine-tune (or take) the study's teacher alone; reproduce reuses it"
     )
-    t.add_argument("task", choices=TASKS)
+    t.add_argument("task", choices=list(cards()))
     t.add_argument("--preset", default="default", help="smoke | default | paper")
     t.add_argument("--data-root", type=Path, default=None, help="real data; default: synthetic")
     t.add_argument("--workdir", type=Path, default=Path("work"), help="data, teachers, runs")
@@ -301,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_ablate)
 
     pl = sub.add_parser("plan", help="model sizes, layer map, schedule, FLOPs, memory: no training")
-    pl.add_argument("task", choices=TASKS)
+    pl.add_argument("task", choices=list(cards()))
     pl.add_argument("--preset", default="paper", help="smoke | default | paper")
     pl.add_argument(
         "--seeds",
@@ -325,17 +302,10 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="score predictions with a task's official metric")
     esub = e.add_subparsers(dest="task", required=True)
-    ev = esub.add_parser("vqa", help="official VQA accuracy")
-    ev.add_argument("--questions", type=Path, required=True)
-    ev.add_argument("--annotations", type=Path, required=True)
-    ev.add_argument("--results", type=Path, required=True, help='[{"question_id", "answer"}]')
-    for task, what in (("snli-ve", "pairID,prediction"), ("nlvr2", "identifier,prediction")):
-        ec = esub.add_parser(task, help=f"{task} accuracy (CSV {what})")
-        ec.add_argument("--data", type=Path, required=True, help="the split's data file")
-        ec.add_argument("--predictions", type=Path, required=True, help=f"CSV {what}")
-    ecoco = esub.add_parser("coco", help="BLEU, METEOR, ROUGE-L, CIDEr (pycocoevalcap)")
-    ecoco.add_argument("--gt", type=Path, required=True, help="COCO captions or Karpathy json")
-    ecoco.add_argument("--results", type=Path, required=True, help='[{"image_id", "caption"}]')
+    for spec in cards().values():
+        ev = esub.add_parser(spec.name, help=spec.evaluate_help)
+        for o in spec.evaluate_options:
+            ev.add_argument(o.flag, dest=o.name, type=Path, required=True, help=o.help)
     e.set_defaults(func=_evaluate)
 
     d = sub.add_parser("data", help="dataset tools")
@@ -343,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     check = dsub.add_parser(
         "check", help="validate a data root, decoding every image, and print a JSON summary"
     )
-    check.add_argument("task", choices=TASKS)
+    check.add_argument("task", choices=list(cards()))
     check.add_argument("--root", type=Path, required=True)
     check.add_argument("--split", required=True)
     check.add_argument(

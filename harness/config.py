@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.tasks import TaskCard, card
 from optima.scheduler import REWARD_BASELINES, WARMUPS
 
 
@@ -168,26 +169,15 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# (train, eval, extra eval splits) of each task's release, as its readers name them
-SPLITS = {
-    "vqa": ("train2014", "val2014", ()),
-    "snli-ve": ("train", "test", ("dev",)),
-    "nlvr2": ("train", "test1", ("dev",)),
-    "coco": ("train", "test", ()),
-}
-CONTEXT = {"vqa": 16, "snli-ve": 16, "nlvr2": 20, "coco": 24}  # tokens, end token included
-
-
-def _presets(task: str) -> dict[str, StudyConfig]:
-    """`smoke` (tests, about a minute) and `default` (the embedded study, under 15 minutes on 2
-    CPU cores), measured as README says; the same models for every task."""
-    train, evaluation, extra = SPLITS[task]
+def _presets(card: TaskCard) -> dict[str, StudyConfig]:
+    """`smoke` (tests, about a minute) and `default` (the embedded study), measured as README
+    says; the same models for every task, the budgets of the task's card."""
     common = dict(
-        task=task,
-        train_split=train,
-        eval_split=evaluation,
-        extra_eval_splits=extra,
-        context_length=CONTEXT[task],
+        task=card.name,
+        train_split=card.train_split,
+        eval_split=card.eval_split,
+        extra_eval_splits=card.extra_eval_splits,
+        context_length=card.context_length,
     )
     smoke = StudyConfig(
         **common,
@@ -211,13 +201,19 @@ def _presets(task: str) -> dict[str, StudyConfig]:
         **common,
         preset="default",
         world="default",
-        teacher=TeacherConfig(model="teacher-small", **DEFAULT_TEACHER[task]),
+        teacher=TeacherConfig(
+            model="teacher-small", steps=card.teacher_steps, lr=1e-3, batch_size=64
+        ),
         distill=DistillConfig(
-            student="student-small", rounds=20, warmup_rounds=6, lr=1e-2, **DEFAULT_STUDENT[task]
+            student="student-small",
+            steps=card.student_steps,
+            rounds=20,
+            warmup_rounds=6,
+            lr=1e-2,
         ),
         vocab_size=512,
         pretrain=TeacherConfig(model="teacher-small", steps=2000, lr=1e-3, batch_size=64),
-        eval_every_rounds=DEFAULT_CURVE_EVERY.get(task, 5),
+        eval_every_rounds=card.curve_every,
     )
     # The paper's setting (spec/optima.md §2-§5): CoCa-Large teacher, the `half` student
     # (`--set distill.student=quarter` for the other), T = 100k, P = 100, T0 = 10. [ours]:
@@ -236,30 +232,6 @@ def _presets(task: str) -> dict[str, StudyConfig]:
     return {"smoke": smoke, "default": default, "paper": paper}
 
 
-# Fine-tuning steps of the pre-trained teacher, and distillation steps, per task (measured on
-# 2 CPU cores; an NLVR2 step sees two images and a COCO step scores 23 caption tokens, so
-# each costs about 1.7x a VQA step: they get fewer steps to stay under 15 minutes a study).
-# Calibration from the pre-trained model: VQA 87.0 after 750 steps, 88.3 after 1,000; NLVR2
-# 79.5 after 1,000, 84.0 after 1,500; SNLI-VE 82.3 after 1,500 on its former world (sizes
-# named, relations at full weight), which the world now leaves out or halves.
-DEFAULT_TEACHER = {
-    "vqa": dict(steps=1000, lr=1e-3, batch_size=64),
-    "snli-ve": dict(steps=2000, lr=1e-3, batch_size=64),
-    "nlvr2": dict(steps=1500, lr=1e-3, batch_size=64),
-    "coco": dict(steps=1000, lr=1e-3, batch_size=64),
-}
-DEFAULT_STUDENT = {
-    "vqa": dict(steps=800),
-    "snli-ve": dict(steps=800),
-    "nlvr2": dict(steps=500),
-    "coco": dict(steps=600),
-}
-# A COCO curve point is a beam-search captioning pass (~3 s on 2 cores): one mid-run point
-# keeps the session under 15 minutes.
-DEFAULT_CURVE_EVERY = {"coco": 10}
-PRESETS: dict[str, dict[str, StudyConfig]] = {task: _presets(task) for task in SPLITS}
-
-
 # The verdict's pair [ours]: each task report's question is whether `optima` beats `uniform`,
 # so those rows run every seed of a study; the other rows (random, none, bandit baselines)
 # describe and run the first DESCRIPTIVE_SEEDS of them (README, "Sizing the studies").
@@ -276,9 +248,7 @@ def row_seeds(schedulers: Sequence[str], seeds: Sequence[int], descriptive: int)
 
 
 def study_config(task: str, preset: str) -> StudyConfig:
-    if task not in PRESETS:
-        raise ConfigError(f"unknown task {task!r}; expected one of {sorted(PRESETS)}")
-    presets = PRESETS[task]
+    presets = _presets(card(task))
     if preset not in presets:
         raise ConfigError(
             f"unknown preset {preset!r} for {task}; expected one of {sorted(presets)}"

@@ -18,16 +18,14 @@ import torch
 
 from harness.atomic import atomic_path
 from harness.checkpoint import exclusive
-from harness.config import CONTEXT, SPLITS, StudyConfig, config_hash
+from harness.config import StudyConfig, config_hash
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.errors import ConfigError
 from harness.integrity import clear_temps, record, verified
 from harness.models.build import build_task_model, module_shapes
 from harness.numerics import teacher_identity
-from harness.tasks import TASKS, get_task
+from harness.tasks import TaskCard, cards, get_task
 from harness.teacher import TEACHER_SEED, code_hash, train_supervised
-
-CORPUS = "coco"  # captions of the synthetic COCO world
 
 
 @dataclass
@@ -40,11 +38,16 @@ class Pretrained:
 def world_texts(workdir: Path, world: str, progress: bool) -> list[str]:
     """The train text of every task's synthetic world, in task order."""
     texts = []
-    for name in TASKS:
+    for name, card in cards().items():
         spec = get_task(name)
         root = spec.ensure_world(workdir / "data", world, progress)
-        texts += spec.texts(spec.read(root, SPLITS[name][0]))
+        texts += spec.texts(spec.read(root, card.train_split))
     return texts
+
+
+def corpus() -> TaskCard:
+    """The task whose train text pre-trains the shared teacher (the COCO captions)."""
+    return next(c for c in cards().values() if c.pretraining_corpus)
 
 
 def shared_tokenizer(workdir: Path, world: str, vocab_size: int, progress: bool) -> Tokenizer:
@@ -56,16 +59,17 @@ def ensure_pretrained(
     cfg: StudyConfig, tokenizer: Tokenizer, workdir: Path, device, progress: bool = True
 ) -> Pretrained:
     p = cfg.pretrain
-    spec = get_task(CORPUS)
+    card = corpus()
+    spec = get_task(card.name)
     root = spec.ensure_world(workdir / "data", cfg.world, progress)
-    split = spec.read(root, SPLITS[CORPUS][0])
+    split = spec.read(root, card.train_split)
     key = config_hash(
         {
             "pretrain": asdict(p),
             "world": cfg.world,
             "data": split.files,
             "tokenizer": tokenizer.sha256,
-            "code": code_hash(CORPUS),
+            "code": code_hash(card.name),
             "max_steps": cfg.max_steps,
             "numerics": teacher_identity(cfg.numerics),
         }
@@ -80,13 +84,13 @@ def ensure_pretrained(
             return Pretrained(state, key, folder)
 
         task = spec.from_train(split, cfg)
-        context = CONTEXT[CORPUS]
+        context = card.context_length
         size = module_shapes(p.model)["image_size"]
         train = task.examples(split, tokenizer, size, context, progress)
         if p.batch_size > len(train):  # before minutes of pre-training
             raise ConfigError(
                 f"pretrain.batch_size {p.batch_size} is larger than the {len(train)} examples "
-                f"of the pre-training corpus ({CORPUS} '{cfg.world}' world, {root})"
+                f"of the pre-training corpus ({card.name} '{cfg.world}' world, {root})"
             )
         model = build_task_model(p.model, task, tokenizer, context, TEACHER_SEED).to(device)
         seconds = train_supervised(

@@ -45,6 +45,7 @@ from harness.stats import (  # noqa: E402
     paired_interval,
     paired_power,
 )
+from harness.tasks import Display, cards  # noqa: E402
 
 ORDER = ("optima", "uniform", "random", "none")
 BASELINE = "uniform"
@@ -55,51 +56,10 @@ DPI = 100
 MODE = 0o644  # mkstemp makes files private; reports are meant to be read
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a task's tables show beside the primary metric: (label, path into `metrics`)."""
-
-    title: str
-    secondary: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    fractions: tuple[tuple[str, ...], ...] = ()  # secondary paths scored in [0, 1]: shown in %
-    digits: int = 2
-    point: str = "one unit of the primary metric"  # what "1 point" of a difference means
-
-
-ACCURACY_POINT = "one percentage point of accuracy"
-# The one place secondary metrics are named; keys are task names as records write them.
-TASKS: dict[str, TaskSpec] = {
-    "vqa": TaskSpec(
-        "VQA v2",
-        tuple((t, ("perAnswerType", t)) for t in ("yes/no", "number", "other")),
-        point=ACCURACY_POINT,
-    ),
-    "snli-ve": TaskSpec(
-        "SNLI-VE",
-        (("dev accuracy (%)", ("splits", "dev", "accuracy")),),
-        fractions=(("splits", "dev", "accuracy"),),
-        point=ACCURACY_POINT,
-    ),
-    "nlvr2": TaskSpec(
-        "NLVR2",
-        (
-            ("consistency (%)", ("consistency",)),
-            ("dev accuracy (%)", ("splits", "dev", "accuracy")),
-        ),
-        fractions=(("consistency",), ("splits", "dev", "accuracy")),
-        point=ACCURACY_POINT,
-    ),
-    "coco": TaskSpec(
-        "COCO captions (Karpathy split)",
-        tuple((m, (m,)) for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")),
-        point="one CIDEr point on the x100 scale the table shows (0.01 of CIDEr as "
-        "pycocoevalcap returns it)",
-    ),
-}
-
-
-def task_spec(task: str) -> TaskSpec:
-    return TASKS.get(task, TaskSpec(task))
+def task_spec(task: str) -> Display:
+    """How the task's report shows it: its card's, or the bare name for an unregistered one."""
+    known = cards()
+    return known[task].display if task in known else Display(task)
 
 
 @dataclass(frozen=True)
@@ -149,7 +109,8 @@ def task_report(task: str, records: Iterable[dict | None], reports_dir: Path) ->
 
 
 def _tasks(studies: Mapping[str, Study]) -> list[str]:
-    return [t for t in TASKS if t in studies] + sorted(set(studies) - set(TASKS))
+    known = cards()
+    return [t for t in known if t in studies] + sorted(set(studies) - set(known))
 
 
 def _rank(name: str) -> tuple[int, str]:
@@ -257,7 +218,7 @@ def _lookup(metrics: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def _value(spec: TaskSpec, metrics: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
+def _value(spec: Display, metrics: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
     """A secondary metric as the table shows it (fractions in %, as the primary metric)."""
     v = _lookup(metrics, path)
     return 100 * v if v is not None and path in spec.fractions else v
@@ -334,7 +295,7 @@ def render_task(
     return "\n".join(lines) + "\n", figures
 
 
-def verdict(study: Study, spec: TaskSpec) -> str:
+def verdict(study: Study, spec: Display) -> str:
     """The study's answer in one sentence: does `optima` beat `uniform` on the seeds both
     completed, by the paired interval of the main table."""
     base = {r.seed: r.primary for r in _by_scheduler(study.complete, BASELINE)}
@@ -430,7 +391,7 @@ def _by_scheduler(records: Iterable[RunRecord], name: str) -> list[RunRecord]:
 
 
 def _main_table(
-    study: Study, spec: TaskSpec, names: list[str], published: Mapping[str, Published]
+    study: Study, spec: Display, names: list[str], published: Mapping[str, Published]
 ) -> list[str]:
     first = study.complete[0] if study.complete else None
     sec = [
@@ -503,7 +464,7 @@ def _main_table(
     return lines
 
 
-def _per_seed(study: Study, spec: TaskSpec, names: list[str]) -> list[str]:
+def _per_seed(study: Study, spec: Display, names: list[str]) -> list[str]:
     """One line per seed, one column per row: a study has up to tens of seeds, a few rows."""
     seeds = sorted({r.seed for r in study.records} | {m.seed for m in study.missing})
     missing = {(m.scheduler, m.seed) for m in study.missing}

@@ -26,13 +26,14 @@ from harness.integrity import clear_temps, record, sha256_file, verified
 from harness.models.build import build_task_model, load_checkpoint, load_pretrained
 from harness.models.weights import check_keys, read_state_dict
 from harness.numerics import teacher_identity
+from harness.tasks import card
 
 TEACHER_SEED = 0  # one teacher per study, shared by all seeds (spec/harness.md §6)
+CARD_SOURCES = "<the task card's sources>"  # its implementation and evaluator modules
 SHAPING_SOURCES = (
     "models",
     "tasks/common.py",
-    "tasks/{task}.py",
-    "tasks/{task}_eval.py",
+    CARD_SOURCES,
     "data/tokenizer.py",
     "data/image_store.py",
     "data/order.py",
@@ -44,7 +45,8 @@ def code_hash(task: str) -> str:
     """Hash of the source files that shape the task's trained teacher and its metrics."""
     root = Path(__file__).parent
     h = hashlib.sha256()
-    for name in (s.format(task=task.replace("-", "_")) for s in SHAPING_SOURCES):
+    own = card(task).sources
+    for name in (n for s in SHAPING_SOURCES for n in (own if s == CARD_SOURCES else [s])):
         path = root / name
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             h.update(f.relative_to(root).as_posix().encode())

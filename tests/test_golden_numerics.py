@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.tasks import TASKS
+from harness.tasks import cards
+
+TASKS = sorted(cards())
 
 GOLDEN = Path(__file__).parent / "golden" / "numerics.json"
 UPDATE = os.environ.get("OPTIMA_UPDATE_GOLDEN") == "1"

@@ -1,22 +1,100 @@
-"""Task registry: each task owns its data reading, head, loss terms and official metric."""
+"""Task registry: each task is one card (harness/tasks/builtin/<task>.py), read by the config,
+the CLI, pre-training, the reports and nox. A card holds names and numbers only, so reading
+the registry imports no model code; `get_task` imports a task's implementation when used."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 
-TASKS = {
-    "vqa": "harness.tasks.vqa:VqaTask",
-    "snli-ve": "harness.tasks.snli_ve:SnliVeTask",
-    "nlvr2": "harness.tasks.nlvr2:Nlvr2Task",
-    "coco": "harness.tasks.coco:CocoTask",
-}
+ACCURACY_POINT = "one percentage point of accuracy"
+
+
+@dataclass(frozen=True)
+class Display:
+    """What a task's report shows beside the primary metric: (label, path into `metrics`)."""
+
+    title: str
+    secondary: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    fractions: tuple[tuple[str, ...], ...] = ()  # secondary paths scored in [0, 1]: shown in %
+    digits: int = 2
+    point: str = "one unit of the primary metric"  # what "1 point" of a difference means
+
+
+@dataclass(frozen=True)
+class Option:
+    """One file argument of `optima-repro evaluate <task>`: `--flag` passed as `name=`."""
+
+    flag: str
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    name: str
+    position: int  # order of the reports, and of the shared tokenizer's corpus (its bits)
+    implementation: str  # "module:Class": data to tensors, head, loss terms, official metric
+    reader: str  # module with `check(root, split, progress) -> dict` (`data check`)
+    evaluate: str  # "module:function" scoring prediction files (`optima-repro evaluate`)
+    evaluate_help: str
+    evaluate_options: tuple[Option, ...]
+    train_split: str
+    eval_split: str
+    extra_eval_splits: tuple[str, ...]
+    context_length: int  # tokens, end token included
+    teacher_steps: int  # the default preset's fine-tuning steps
+    student_steps: int  # the default preset's distillation steps
+    display: Display
+    curve_every: int = 5  # the default preset's rounds between curve points
+    pretraining_corpus: bool = False  # its train text pre-trains the shared teacher
+    sources: tuple[str, ...] = field(default=())  # files under harness/ shaping its teacher
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            modules = (self.implementation.split(":")[0], self.evaluate.split(":")[0])
+            paths = tuple(m.removeprefix("harness.").replace(".", "/") + ".py" for m in modules)
+            object.__setattr__(self, "sources", paths)
+
+
+_CARDS: dict[str, TaskCard] = {}
+_LOADED = False
+
+
+def register(card: TaskCard) -> TaskCard:
+    """Add a task (the built-in cards call this on import; a test or plug-in may too)."""
+    if card.name in _CARDS and _CARDS[card.name] != card:
+        raise ConfigError(f"task {card.name!r} is registered twice, differently")
+    _CARDS[card.name] = card
+    return card
+
+
+def unregister(name: str) -> None:
+    _CARDS.pop(name, None)
+
+
+def cards() -> dict[str, TaskCard]:
+    """Every registered task, in `position` order (the built-in cards loaded on first use)."""
+    global _LOADED
+    if not _LOADED:
+        package = importlib.import_module("harness.tasks.builtin")
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+        _LOADED = True
+    return dict(sorted(_CARDS.items(), key=lambda item: (item[1].position, item[0])))
+
+
+def card(name: str) -> TaskCard:
+    known = cards()
+    if name not in known:
+        raise ConfigError(f"unknown task {name!r}; expected one of {sorted(known)}")
+    return known[name]
 
 
 def get_task(name: str):
     """The task class; imported on demand, so a task's dependencies load only when used."""
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
-    module, cls = TASKS[name].split(":")
+    module, cls = card(name).implementation.split(":")
     return getattr(importlib.import_module(module), cls)

@@ -37,7 +37,6 @@ class CaptionExamples:
 
 
 class CocoTask:
-    name = "coco"
     primary = "CIDEr"
     metric_name = "CIDEr (x100, pycocoevalcap)"
     evaluator = {"name": coco_eval.EVALUATOR}

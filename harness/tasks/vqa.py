@@ -43,7 +43,6 @@ class Examples:
 
 
 class VqaTask:
-    name = "vqa"
     primary = "overall"
     metric_name = "VQA accuracy (official, %)"
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from harness.data.json_fields import check_text, first_seen, is_int, show
+from harness.data.json_fields import check_text, first_seen, is_int, load_json, show
 from harness.errors import DataError
 
 EVALUATOR = "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (reimplemented)"
@@ -316,3 +317,17 @@ def _predictions(results: Any, file: str) -> dict[int, str]:
             )
         check_text(rec["answer"], file, record=where, field="answer")
     return {rec["question_id"]: rec["answer"] for rec in results}
+
+
+def evaluate_files(
+    questions_file: str | Path, annotations_file: str | Path, results_file: str | Path
+) -> dict[str, Any]:
+    """``optima-repro evaluate vqa``: the three official JSON files."""
+    return evaluate(
+        load_json(questions_file)[0],
+        load_json(annotations_file)[0],
+        load_json(results_file)[0],
+        questions_file=str(questions_file),
+        annotations_file=str(annotations_file),
+        results_file=str(results_file),
+    )

@@ -1,0 +1,1 @@
+"""The built-in task cards, one module each; `harness.tasks.cards()` imports them all."""
