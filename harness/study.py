@@ -31,7 +31,8 @@ from harness.models.layer_map import init_student_from_teacher, layer_map, match
 from harness.models.presets import PRETRAINED_ONLY
 from harness.numerics import settle
 from harness.pretrain import ensure_pretrained, shared_tokenizer
-from harness.runs import RECORD, SCHEMA_VERSION, is_complete, provenance, read_record, run_dir
+from harness.records import RECORD, SCHEMA_VERSION, RecordError, read_record_file
+from harness.runs import is_complete, provenance, read_record, run_dir
 from harness.schedulers import build_scheduler
 from harness.seeding import torch_seeded
 from harness.tasks import get_task
@@ -443,10 +444,12 @@ class RecordWriteError(UserError):
 
 def write_record(path: Path, record: dict) -> dict:
     """Write `record`; when that fails (a full disk, a number JSON cannot hold), write a
-    failed-run record saying why in its place. Returns what was written."""
+    failed-run record saying why in its place. Returns what was written. Each written record
+    is read back by the report's reader (`records.read_record_file`), so the writer cannot
+    drift from the one schema the report reads: a record it would refuse is a harness bug."""
     try:
         write_json(path, record)
-        return record
+        return _read_back(path, record)
     except (OSError, ValueError) as e:
         why = f"its record {path.name} could not be written: {e}"
     if record.get("error"):
@@ -454,6 +457,7 @@ def write_record(path: Path, record: dict) -> dict:
     failed = {**record, "status": "failed", "metrics": {}, "rounds": [], "error": {"message": why}}
     try:
         write_json(path, failed)
+        _read_back(path, failed)
     except (OSError, ValueError) as e:
         raise RecordWriteError(
             f"run {record['scheduler']} seed {record['seed']}: {why}; a failed-run record "
@@ -462,6 +466,14 @@ def write_record(path: Path, record: dict) -> dict:
             "checkpoint"
         ) from e
     return failed
+
+
+def _read_back(path: Path, record: dict) -> dict:
+    try:
+        read_record_file(path)
+    except RecordError as e:
+        raise RuntimeError(f"harness bug: it wrote a run record its report refuses: {e}") from e
+    return record
 
 
 def _run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:

@@ -226,11 +226,10 @@ def test_a_damaged_record_joins_the_study_of_the_records_beside_it(study, tmp_pa
     assert "1 complete, 0 failed, 1 missing" in text
 
 
-def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(tmp_path):
+def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(study, tmp_path):
     from harness.study import write_record
 
-    record = {"scheduler": "uniform", "seed": 0, "status": "complete"}
-    record |= {"metrics": {"primary": float("nan")}, "rounds": [{"reward": 1.0}]}
+    record = {**study[2], "metrics": {"primary": float("nan")}}
     written = write_record(tmp_path / "record.json", record)
     assert json.loads((tmp_path / "record.json").read_text()) == written
     assert written["status"] == "failed" and written["metrics"] == {} and written["rounds"] == []
@@ -239,6 +238,13 @@ def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(tmp_path):
         "compliant: nan"
     )
     assert not _temps(tmp_path)
+
+
+def test_a_record_the_report_would_refuse_is_a_harness_bug(study, tmp_path):
+    from harness.study import write_record
+
+    with pytest.raises(RuntimeError, match="harness bug.*field 'seed'"):
+        write_record(tmp_path / "record.json", {**study[2], "seed": "zero"})
 
 
 def test_a_pretraining_batch_larger_than_its_corpus_stops_naming_the_field(study, capsys):
