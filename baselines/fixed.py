@@ -10,6 +10,8 @@ from typing import Any
 
 
 class FixedScheduler:
+    task_only = False  # True: the loop trains on the task loss alone (no prediction loss)
+
     def __init__(self, name: str, modules: Sequence[str], active: Iterable[str], seed: int):
         self.name = name
         self.modules = tuple(modules)
@@ -44,7 +46,9 @@ class UniformScheduler(FixedScheduler):
 
 
 class NoDistillScheduler(FixedScheduler):
-    """No module, so no layer loss: the student trains on the task loss alone."""
+    """No module and no prediction loss: the student trains on the task loss alone."""
+
+    task_only = True
 
     def __init__(self, modules: Sequence[str], seed: int) -> None:
         super().__init__("none", modules, (), seed)

@@ -5,6 +5,8 @@ from the run's ``DistillConfig`` (gamma, warm-up, arms, posterior, reward baseli
 it lacks (UCB's c and xi, SW-UCB's window, EXP3's gamma, epsilon) are the module defaults named
 in ``baselines``.
 ``FAMILIES`` holds parameterised names, ``<family>:<argument>``: ``single:visual``.
+Beyond the contract of spec §3, a scheduler may say ``task_only = True`` (the ``none`` row):
+the loop then weights the objective (1, 0, 0), the task loss alone, instead of ``alpha``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from baselines.fixed import NoDistillScheduler, UniformScheduler
 from harness.config import LAYER_LOSS_NORMS, DistillConfig
 from harness.data.order import BatchOrder, training_order
 from harness.distill.loop import reward_objective, training_weights
@@ -166,8 +167,10 @@ def test_reward_objective_variants():
 
 def test_none_row_trains_on_task_alone():
     cfg = DistillConfig(student="s", steps=10, rounds=2, warmup_rounds=1)
-    assert training_weights("none", cfg) == (1.0, 0.0, 0.0)
-    assert training_weights("optima", cfg) == (0.0, 1.0, 1e-2)
+    modules = ("visual", "text")
+    assert training_weights(NoDistillScheduler(modules, 0), cfg) == (1.0, 0.0, 0.0)
+    assert training_weights(UniformScheduler(modules, 0), cfg) == (0.0, 1.0, 1e-2)
+    assert training_weights(object(), cfg) == (0.0, 1.0, 1e-2)  # a scheduler that says nothing
 
 
 def test_reward_set_held_out_and_fixed_by_seed():

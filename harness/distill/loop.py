@@ -39,9 +39,10 @@ class DistillInputs:
     device: torch.device
 
 
-def training_weights(scheduler_name: str, cfg: DistillConfig) -> tuple[float, float, float]:
-    """The reference row `none` trains on the task alone (a1 = 1, a2 = a3 = 0)."""
-    return (1.0, 0.0, 0.0) if scheduler_name == "none" else cfg.alpha
+def training_weights(scheduler: object, cfg: DistillConfig) -> tuple[float, float, float]:
+    """(a1, a2, a3) of the objective; a scheduler that says `task_only` (the reference row
+    `none`) trains on the task alone (a1 = 1, a2 = a3 = 0)."""
+    return (1.0, 0.0, 0.0) if getattr(scheduler, "task_only", False) else cfg.alpha
 
 
 class Distiller:
@@ -226,7 +227,7 @@ def run_rounds(
     backend.check_batch(cfg.batch_size)
     reward_index, pool = training_order(len(x.train), cfg.reward_set_size, seed)
     reward_index = torch.from_numpy(reward_index)
-    a1, a2, a3 = training_weights(scheduler_name, cfg)
+    a1, a2, a3 = training_weights(scheduler, cfg)
     params = [*student.parameters(), *projections.parameters()]
     optimizer = Adafactor(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = RunState(
