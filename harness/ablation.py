@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.atomic import write_text
 from harness.config import (
     LAYER_LOSS_NORMS,
     REWARD_BASELINES,
@@ -24,16 +25,8 @@ from harness.config import (
 )
 from harness.errors import ConfigError
 from harness.records import RunRecord, read_record_file
-from harness.report import (
-    POWER_HEADER,
-    _interval,
-    _mean_std,
-    _table,
-    power_cells,
-    readings,
-    task_spec,
-    write_text_atomic,
-)
+from harness.report import readings, task_spec
+from harness.report.tables import POWER_HEADER, interval, mean_std, power_cells, table
 from harness.runs import RECORD, run_dir
 from harness.stats import describe_method, describe_power, paired_interval
 
@@ -248,7 +241,7 @@ def render(
     header = ["variant", "changed", "n", "primary", "Δ optima (95% interval)", *POWER_HEADER]
     header.append("wins vs optima")
     header.append("selection share (%)")
-    table = []
+    body = []
     missing = []
     for v, recs in rows:
         ok = done[v.name]
@@ -259,7 +252,7 @@ def render(
                 why = r.error.message.splitlines()[0] if r.error else "no message"
                 missing.append(f"- `{v.name}` seed {seed}: failed ({why})")
         n = str(len(ok)) if len(ok) == len(seeds) else f"{len(ok)} of {len(seeds)}"
-        row = [f"`{v.name}`", v.changed, n, _mean_std([r.primary for r in ok], d)]
+        row = [f"`{v.name}`", v.changed, n, mean_std([r.primary for r in ok], d)]
         pairs = [(r.primary, ref[r.seed]) for r in ok if r.seed in ref]
         if v.name == REFERENCE:
             row += ["", "", "", ""]
@@ -273,13 +266,13 @@ def render(
                 if all(x == y for x, y in pairs):
                     row += [f"{same} (identical metric on every seed)", "–", "–", wins]
                 else:
-                    row += [f"{same}; {_interval(paired_interval(a, b), d)}"]
+                    row += [f"{same}; {interval(paired_interval(a, b), d)}"]
                     row += [*power_cells(a, b, d), wins]
             else:
-                row += [_interval(paired_interval(a, b), d), *power_cells(a, b, d), wins]
+                row += [interval(paired_interval(a, b), d), *power_cells(a, b, d), wins]
         row.append(_selection_share(ok, modules))
-        table.append(row)
-    lines += ["## Variants", ""] + _table(header, table) + [""]
+        body.append(row)
+    lines += ["## Variants", ""] + table(header, body) + [""]
     lines += ["## Failed and missing runs", ""]
     lines += missing or [f"None: all {len(rows) * len(seeds)} runs completed."]
     wall = sum(r.timing.get("wall_seconds", 0.0) for recs in done.values() for r in recs)
@@ -302,6 +295,6 @@ def write_report(
     rows = [(v, load_variant(v, folder, seeds)) for v, folder in results]
     reports_dir.mkdir(parents=True, exist_ok=True)
     out = reports_dir / f"ablations-{task}.md"
-    write_text_atomic(out, render(task, rows, seeds, modules))
+    write_text(out, render(task, rows, seeds, modules))
     complete = all(r is not None and r.complete for _, recs in rows for r in recs)
     return out, complete

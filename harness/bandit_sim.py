@@ -26,8 +26,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +190,8 @@ def plot(curves: np.ndarray, means: np.ndarray, title: str, path: Path) -> None:
     below; a deterministic PNG written atomically."""
     from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
 
+    from harness.report.figures import save_figure
+
     fig = Figure(figsize=(7, 6))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2))
     rounds = np.arange(1, curves.shape[1] + 1)
@@ -210,17 +210,7 @@ def plot(curves: np.ndarray, means: np.ndarray, title: str, path: Path) -> None:
     bottom.legend(loc="upper left", fontsize="small")
     top.set_title(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_figure(fig, Path(path))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

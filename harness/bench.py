@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import numerics
+from harness.atomic import write_text
 from harness.config import NumericsConfig, study_config
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.adafactor import Adafactor
@@ -33,7 +34,6 @@ from harness.distill.losses import Projections, masked_mse, text_masks
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
 from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import layer_map
-from harness.report import write_text_atomic
 from harness.seeding import torch_seeded
 from harness.tasks import get_task
 
@@ -379,7 +379,7 @@ def write(results: dict[str, Any], reports_dir: Path) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
     out = reports_dir / REPORT
     earlier = parse(out.read_text()) if out.is_file() else None
-    write_text_atomic(out, render(merge(earlier, results) if earlier else results))
+    write_text(out, render(merge(earlier, results) if earlier else results))
     return out
 
 

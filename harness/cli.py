@@ -69,7 +69,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _teacher(args: argparse.Namespace) -> int:
     from harness.backend import make_backend
     from harness.config import apply_overrides, study_config
-    from harness.study import prepare_teacher
+    from harness.prepare import prepare_teacher
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     _writable(args.workdir, "--workdir")

@@ -115,8 +115,7 @@ def run_job(job: Job) -> str:
             "work directory must sit on a file system every node mounts at the same path "
             "(docs/cluster.md)"
         ) from e
-    from harness.runs import RECORD, read_record, run_dir
-    from harness.study import _run_once
+    from harness.runs import RECORD, read_record, run_dir, run_once
 
     study = dataclasses.replace(_prepared(job.source), cfg=job.cfg, study_dir=job.study_dir)
     if study.teacher.key != job.teacher_key:
@@ -126,7 +125,7 @@ def run_job(job: Job) -> str:
             "work directory changed while the jobs ran; run the command again"
         )
     print(f"{job}: on {socket.gethostname()}, pid {os.getpid()}", flush=True)
-    _run_once(study, job.scheduler, job.seed, wait=True, progress=False)
+    run_once(study, job.scheduler, job.seed, wait=True, progress=False)
     record = read_record(run_dir(job.study_dir, job.scheduler, job.seed) / RECORD)
     return record["status"] if record else "no record"
 
@@ -205,7 +204,7 @@ class Serial(Executor):
     name = "serial"
 
     def run_grids(self, grids: list[tuple], progress: bool) -> list:
-        from harness.study import run_grid
+        from harness.runs import run_grid
 
         return [r for study, pairs in grids for r in run_grid(study, pairs, progress)]
 

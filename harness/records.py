@@ -136,7 +136,7 @@ class Provenance:
     ours_options: dict[str, Any]
     optimizer: dict[str, Any]
     numerics: dict[str, Any]  # harness.numerics.settle's findings; {} in records before them
-    # option, copied_modules, random_modules, copied_parameters (harness.study.init_student)
+    # option, copied_modules, random_modules, copied_parameters (harness.runs.init_student)
     student_init: dict[str, Any] = field(default_factory=dict)
 
 
@@ -324,7 +324,7 @@ def check_version(obj: Any, path: Path) -> int:
 
 
 def parse_record(obj: Any, path: Path) -> RunRecord:
-    """A record dict (as `harness.study.execute_run` builds it) -> RunRecord, or RecordError."""
+    """A record dict (as `harness.runs.execute_run` builds it) -> RunRecord, or RecordError."""
     version = check_version(obj, path)
     r = _Reader(path)
     _check_finite(r, obj)

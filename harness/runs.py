@@ -1,24 +1,41 @@
-"""Run records (spec/harness.md §6, a contract): one `record.json` per run, written atomically.
-
-The report reads these and nothing else, so a record carries everything a table or a
+"""A run (spec/harness.md §6): one scheduler and seed of a study, resumed from its last round,
+and its record, one `record.json` per run written atomically and read back by the report's
+reader. The report reads these and nothing else, so a record carries everything a table or a
 provenance footer quotes: resolved config, metrics, round traces, timing, provenance.
-"""
+Complete runs are skipped when the grid is run again."""
 
 from __future__ import annotations
 
 import json
 import platform
+import resource
 import subprocess
 import sys
+import time
+import traceback
+from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.atomic import set_aside
+from harness.atomic import set_aside, write_json
+from harness.checkpoint import Checkpoints, exclusive
 from harness.config import OURS_OPTIONS, StudyConfig
-from harness.records import RECORD, SCHEMA_VERSION
+from harness.distill.loop import NumericalError, run_rounds
+from harness.distill.losses import Projections
+from harness.errors import UserError
+from harness.live import LiveView, live_dir
+from harness.models.build import build_task_model, module_shapes
+from harness.models.layer_map import init_student_from_teacher, matching_modules
+from harness.numerics import settle
+from harness.prepare import evaluate_all
+from harness.records import RECORD, SCHEMA_VERSION, RecordError, read_record_file
+from harness.schedulers import build_scheduler
+from harness.seeding import torch_seeded
+from harness.study import Study
 
 PACKAGES = ("optima-repro", "torch", "numpy", "transformers", "sentencepiece", "pillow")
 
@@ -106,3 +123,197 @@ def provenance(
             "moment decays as 1 - t^-0.8 (beta2_decay=-0.8)",
         },
     }
+
+
+def init_student(option: str, student, teacher) -> dict:
+    """The student's initialisation (spec/optima.md §2), and what the run record says of it:
+    which modules started from teacher layers, which kept their random init, and how many
+    parameter tensors were copied."""
+    copied = init_student_from_teacher(student, teacher) if option == "teacher-layers" else []
+    modules = matching_modules(student, teacher) if copied else []
+    return {
+        "option": option,
+        "copied_modules": modules,
+        "random_modules": [m for m in student.module_sizes() if m not in modules],
+        "copied_parameters": len(copied),
+    }
+
+
+def execute_run(
+    study: Study, scheduler_name: str, seed: int, folder: Path, progress: bool = True
+) -> dict:
+    """One run, resumed from its latest round checkpoint under `folder` if there is one."""
+    cfg, task = study.cfg, study.task
+    numerics = settle(cfg.numerics, cfg.numerics.threads, study.device.type)
+    start = time.perf_counter()
+    compiled_before = study.backend.compile_stats()
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "task": cfg.task,
+        "scheduler": scheduler_name,
+        "seed": seed,
+        "status": "failed",
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "metric": {"name": task.metric_name, "primary": task.primary},
+        "teacher": {"key": study.teacher.key, "metrics": study.teacher.metrics},
+        "reference_rows": study.reference_rows,
+        "metrics": {},
+        "rounds": [],
+        "timing": {},
+        "provenance": provenance(cfg, study.device, study.data, task.evaluator, numerics),
+    }
+    live = LiveView(live_dir(folder)) if cfg.tensorboard and study.backend.is_main else None
+    try:
+        t_shapes = module_shapes(cfg.teacher.model)
+        s_shapes = module_shapes(cfg.distill.student)
+        student = build_task_model(
+            cfg.distill.student, task, study.tokenizer, cfg.context_length, seed
+        )
+        with torch_seeded(seed, "projections"):
+            projections = Projections(s_shapes["widths"], t_shapes["widths"])
+        record["provenance"]["student_init"] = init_student(
+            cfg.distill.student_init, student.coca, study.teacher.model.coca
+        )
+        student.to(study.device)
+        projections.to(study.device)
+        scheduler = build_scheduler(scheduler_name, study.inputs.modules, seed, cfg.distill)
+        result = run_rounds(
+            study.inputs,
+            student,
+            projections,
+            scheduler,
+            scheduler_name,
+            cfg.distill,
+            seed,
+            cfg.eval_batch_size,
+            progress,
+            evaluate=lambda: task.evaluate(
+                student, study.evaluation, study.device, cfg.eval_batch_size
+            ),
+            eval_every_rounds=cfg.eval_every_rounds,
+            checkpoints=Checkpoints(
+                folder / "checkpoints", cfg.hash(), writer=study.backend.is_main
+            ),
+            max_steps=cfg.max_steps,
+            backend=study.backend,
+            precision=cfg.precision,
+            live=live,
+        )
+        record["resumed_from_round"] = result["resumed_from_round"]
+        t0 = time.perf_counter()
+        record["metrics"] = evaluate_all(
+            task, student, study.evaluation, study.extra, study.device, cfg.eval_batch_size
+        )
+        record["rounds"] = result["rounds"]
+        if live is not None:
+            live.final(record["metrics"])
+        record["status"] = "complete"
+        record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
+    except NumericalError as e:
+        record["error"] = {
+            "message": str(e),
+            "round": e.round_index,
+            "step": e.step,
+            "terms": e.terms,
+        }
+    except Exception as e:  # a failed run is recorded and the grid goes on
+        record["error"] = {
+            "message": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc(),
+        }
+    finally:
+        if live is not None:
+            live.close()
+    record["timing"]["wall_seconds"] = time.perf_counter() - start
+    record["backend"] = {
+        "device": study.backend.kind,
+        "data_parallel_ranks": study.backend.world_size,
+        "xla": study.backend.xla_since(compiled_before),
+    }
+    record["timing"]["process_peak_rss_mib"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return record
+
+
+def run_grid(study: Study, runs: Sequence[tuple[str, int]], progress: bool = True) -> list[dict]:
+    """Every (scheduler, seed) of `runs` once, in that order. A run another process holds (its
+    lock) is left to it and waited for at the end, so two grids on one work directory share
+    the runs. Data-parallel ranks run the same runs in the same order; rank 0 holds the locks
+    and writes."""
+    todo = list(runs)
+    waiting = []
+    for name, seed in todo:
+        if not run_once(study, name, seed, wait=False, progress=progress):
+            print(f"run {name} seed {seed}: running in another process, taken up later")
+            waiting.append((name, seed))
+    for name, seed in waiting:
+        run_once(study, name, seed, wait=True, progress=progress)
+    study.backend.barrier()  # rank 0 has written every record
+    return [read_record(run_dir(study.study_dir, n, s) / RECORD) for n, s in todo]
+
+
+class RecordWriteError(UserError):
+    """A run record that cannot be written (a full disk): the grid stops, nothing is lost."""
+
+
+def write_record(path: Path, record: dict) -> dict:
+    """Write `record`; when that fails (a full disk, a number JSON cannot hold), write a
+    failed-run record saying why in its place. Returns what was written. Each written record
+    is read back by the report's reader (`records.read_record_file`), so the writer cannot
+    drift from the one schema the report reads: a record it would refuse is a harness bug."""
+    try:
+        write_json(path, record)
+        return _read_back(path, record)
+    except (OSError, ValueError) as e:
+        why = f"its record {path.name} could not be written: {e}"
+    if record.get("error"):
+        why = f"{record['error']['message']}; then {why}"
+    failed = {**record, "status": "failed", "metrics": {}, "rounds": [], "error": {"message": why}}
+    try:
+        write_json(path, failed)
+        _read_back(path, failed)
+    except (OSError, ValueError) as e:
+        raise RecordWriteError(
+            f"run {record['scheduler']} seed {record['seed']}: {why}; a failed-run record "
+            f"could not be written either ({e}). Free space (or fix permissions) and run the "
+            "same command again: complete runs are skipped, this one resumes from its last "
+            "checkpoint"
+        ) from e
+    return failed
+
+
+def _read_back(path: Path, record: dict) -> dict:
+    try:
+        read_record_file(path)
+    except RecordError as e:
+        raise RuntimeError(f"harness bug: it wrote a run record its report refuses: {e}") from e
+    return record
+
+
+def run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:
+    """Run unless complete; False when another process holds the run and `wait` is false."""
+    folder = run_dir(study.study_dir, name, seed)
+    backend = study.backend
+    lock = (
+        exclusive(folder / ".lock", wait or backend.distributed)
+        if backend.is_main
+        else nullcontext(True)
+    )
+    with lock as held:
+        if not held:
+            return False
+        if backend.agree(is_complete(folder, study.cfg.hash())):
+            if backend.is_main:
+                print(f"run {name} seed {seed}: complete, skipped ({folder})")
+            return True
+        record = execute_run(study, name, seed, folder, progress and backend.is_main)
+        if not backend.is_main:
+            return True
+        record = write_record(folder / RECORD, record)
+    if record["status"] == "complete":
+        print(f"run {name} seed {seed}: {record['metrics']['primary']:.2f} -> {folder / RECORD}")
+    else:
+        print(f"run {name} seed {seed}: FAILED ({record['error']['message']})")
+    return True

@@ -321,7 +321,7 @@ def test_pool_last_token_and_vqa_head() -> None:
 
 
 def test_init_student_records_what_it_copied() -> None:
-    from harness.study import init_student
+    from harness.runs import init_student
 
     teacher = CoCa(preset("tiny"), seed=0)
     student = CoCa(preset("tiny", text_width=16, embed_dim=16), seed=1)

@@ -150,7 +150,7 @@ def test_sizes_the_train_split_bounds():
 
 
 def test_a_vocabulary_smaller_than_the_text_needs_names_vocab_size(tmp_path):
-    from harness.study import study_tokenizer
+    from harness.prepare import study_tokenizer
 
     class Task:
         texts = staticmethod(lambda split: ["what colour is the cube", "how many spheres"] * 20)
@@ -219,12 +219,12 @@ def test_report_to_a_read_only_folder_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_an_environment_error_midway_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
     """A disk that fills after the checks: the CLI prints the OSError with its file, exit 2."""
-    import harness.report
+    import harness.atomic
 
     def full(path, text):
         raise OSError(28, os.strerror(28), str(path))
 
-    monkeypatch.setattr(harness.report, "write_text_atomic", full)
+    monkeypatch.setattr(harness.atomic, "write_text", full)
     runs = tmp_path / "runs" / "vqa" / "s" / "uniform" / "seed-0"
     runs.mkdir(parents=True)
     (runs / "record.json").write_bytes(b"\xff\xfe")  # damaged: listed, the report still written

@@ -227,7 +227,7 @@ def test_a_damaged_record_joins_the_study_of_the_records_beside_it(study, tmp_pa
 
 
 def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(study, tmp_path):
-    from harness.study import write_record
+    from harness.runs import write_record
 
     record = {**study[2], "metrics": {"primary": float("nan")}}
     written = write_record(tmp_path / "record.json", record)
@@ -241,7 +241,7 @@ def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(study, tmp
 
 
 def test_a_record_the_report_would_refuse_is_a_harness_bug(study, tmp_path):
-    from harness.study import write_record
+    from harness.runs import write_record
 
     with pytest.raises(RuntimeError, match="harness bug.*field 'seed'"):
         write_record(tmp_path / "record.json", {**study[2], "seed": "zero"})

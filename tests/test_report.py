@@ -1,4 +1,4 @@
-"""Reports from records built here with known values (the shape `harness.study.execute_run`
+"""Reports from records built here with known values (the shape `harness.runs.execute_run`
 writes): byte-identical regeneration, the numbers in the main table, failed and missing runs
 listed, tables that parse as tables, figures that open, clear errors on other schemas."""
 

@@ -37,6 +37,7 @@ class CaptionExamples:
 
 
 class CocoTask:
+    name = "coco"
     primary = "CIDEr"
     metric_name = "CIDEr (x100, pycocoevalcap)"
     evaluator = {"name": coco_eval.EVALUATOR}

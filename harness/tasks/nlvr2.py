@@ -15,6 +15,7 @@ from harness.tasks.common import LabelledExamples, SoftmaxTask
 
 
 class Nlvr2Task(SoftmaxTask):
+    name = "nlvr2"
     primary = "accuracy"
     metric_name = "NLVR2 accuracy (%)"
     labels = ("False", "True")

@@ -15,6 +15,7 @@ from harness.tasks.common import LabelledExamples, SoftmaxTask
 
 
 class SnliVeTask(SoftmaxTask):
+    name = "snli-ve"
     primary = "accuracy"
     metric_name = "SNLI-VE accuracy (%)"
     labels = LABELS

@@ -43,6 +43,7 @@ class Examples:
 
 
 class VqaTask:
+    name = "vqa"
     primary = "overall"
     metric_name = "VQA accuracy (official, %)"
 
