@@ -30,7 +30,7 @@ from harness.data.synthetic.scenes import (
     RELATIONS,
     Scene,
     SceneObject,
-    SceneSpec,
+    WorldSpec,
     phrase,
     render,
     sample_scene,
@@ -41,14 +41,9 @@ FOLDERS = {"train": "train2014", "restval": "val2014", "val": "val2014", "test":
 
 
 @dataclass(frozen=True)
-class CocoWorldSpec:
-    """Everything that shapes the written files; its hash names the cache folder."""
+class CocoWorldSpec(WorldSpec):
+    """The world's own fields (WorldSpec holds the seed and the scenes)."""
 
-    seed: int = 0
-    image_size: int = 48
-    grid: int = 3
-    min_objects: int = 1
-    max_objects: int = 4
     # Real Karpathy: 82,783 train + 30,504 restval (73:27), 5,000 val, 5,000 test.
     n_train_images: int = 4400
     n_restval_images: int = 1600
@@ -57,24 +52,13 @@ class CocoWorldSpec:
     captions_per_image: int = 5
     jpeg_quality: int = 95
 
-    def __post_init__(self) -> None:
-        for name in ("n_train_images", "n_val_images", "n_test_images", "captions_per_image"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"CocoWorldSpec.{name}: must be at least 1")
-        if self.n_restval_images < 0:
-            raise ConfigError("CocoWorldSpec.n_restval_images: must be >= 0")
+    def check(self) -> None:
+        self._at_least(1, "n_train_images", "n_val_images", "n_test_images", "captions_per_image")
+        self._at_least(0, "n_restval_images")
         if self.captions_per_image < 2:
-            raise ConfigError("CocoWorldSpec.captions_per_image: at least 2 (one is held out)")
+            self._fail("captions_per_image", "at least 2 (one is held out)")
         if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError("CocoWorldSpec.jpeg_quality: must be in 1..100")
-        try:
-            self.scene  # noqa: B018 (validates grid and object counts)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-
-    @property
-    def scene(self) -> SceneSpec:
-        return SceneSpec(grid=self.grid, min_objects=self.min_objects, max_objects=self.max_objects)
+            self._fail("jpeg_quality", "must be in [1, 100]")
 
     def n_images(self, split: str) -> int:
         return getattr(self, f"n_{split}_images")

@@ -27,6 +27,7 @@ from harness.data.synthetic.scenes import (
     SIZES,
     Scene,
     SceneSpec,
+    WorldSpec,
     count,
     phrase,
     render,
@@ -46,14 +47,9 @@ _SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
-class Nlvr2WorldSpec:
-    """Everything that shapes the written files; its hash names the cache folder."""
+class Nlvr2WorldSpec(WorldSpec):
+    """The world's own fields (WorldSpec holds the seed and the scenes)."""
 
-    seed: int = 0
-    image_size: int = 48
-    grid: int = 3
-    min_objects: int = 1
-    max_objects: int = 4
     # Examples per split: whole image sets are written until the count is reached.
     n_train: int = 8000
     n_dev: int = 1000
@@ -63,22 +59,16 @@ class Nlvr2WorldSpec:
     # harder, so the presets draw large ones.
     sizes: tuple[str, ...] = SIZES
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         # A spec read back from JSON has lists; keep it hashable and equal to the original.
         object.__setattr__(self, "templates", tuple(str(t) for t in self.templates))
         object.__setattr__(self, "sizes", tuple(str(t) for t in self.sizes))
         unknown = [t for t in self.templates if t not in _CANDIDATES]
         if unknown or not self.templates:
-            raise ConfigError(
-                f"Nlvr2WorldSpec.templates: unknown or none {unknown}; expected names from "
-                f"{list(TEMPLATES)}"
+            self._fail(
+                "templates", f"unknown or none {unknown}; expected names from {list(TEMPLATES)}"
             )
-        if min(self.n_train, self.n_dev, self.n_test1) < 1:
-            raise ConfigError("Nlvr2WorldSpec: n_train, n_dev and n_test1 must be at least 1")
-        try:
-            self.scene  # noqa: B018 (validates grid and object counts)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        self._at_least(1, "n_train", "n_dev", "n_test1")
 
     @property
     def scene(self) -> SceneSpec:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from harness.errors import ConfigError
+
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "gray")
 SIZES: tuple[str, ...] = ("small", "large")
@@ -79,6 +81,55 @@ class SceneSpec:
                 f"SceneSpec: need 1 <= min_objects <= max_objects <= grid**2, got "
                 f"{self.min_objects}, {self.max_objects}, grid {self.grid}"
             )
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """What every synthetic world's spec shares: the seed and the scenes its images draw.
+    A spec holds everything that shapes the written files; its hash names the cache folder.
+    A world adds its own fields and checks them in `check`, before the scene is checked."""
+
+    seed: int = 0
+    image_size: int = 48
+    grid: int = 3
+    min_objects: int = 1
+    max_objects: int = 4
+
+    def __post_init__(self) -> None:
+        self.check()
+        try:
+            self.scene  # noqa: B018 (validates grid and object counts)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    def check(self) -> None:
+        """The world's own fields; raises ConfigError naming `<Spec>.<field>`."""
+
+    @property
+    def scene(self) -> SceneSpec:
+        return SceneSpec(grid=self.grid, min_objects=self.min_objects, max_objects=self.max_objects)
+
+    def _fail(self, field: str, problem: str) -> None:
+        raise ConfigError(f"{type(self).__name__}.{field}: {problem}")
+
+    def _at_least(self, low: int, *fields: str) -> None:
+        for name in fields:
+            if getattr(self, name) < low:
+                self._fail(name, f"must be at least {low}")
+
+    def _template_weights(self, known: Iterable[str]) -> None:
+        """`template_weights` as (name, weight) pairs of known templates (a spec read back
+        from JSON has lists: kept hashable and equal to the original)."""
+        weights = tuple((str(n), float(w)) for n, w in self.template_weights)
+        object.__setattr__(self, "template_weights", weights)
+        known = list(known)
+        unknown = [name for name, _ in weights if name not in known]
+        if unknown:
+            self._fail(
+                "template_weights", f"unknown templates {unknown}; expected names from {known}"
+            )
+        if any(w < 0 for _, w in weights) or sum(w for _, w in weights) <= 0:
+            self._fail("template_weights", "weights must be >= 0, not all 0")
 
 
 def sample_scene(rng: np.random.Generator, spec: SceneSpec) -> Scene:

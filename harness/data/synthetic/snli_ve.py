@@ -37,7 +37,7 @@ from harness.data.synthetic.scenes import (
     SHAPES,
     SIZES,
     Scene,
-    SceneSpec,
+    WorldSpec,
     count,
     matching,
     phrase,
@@ -65,14 +65,9 @@ DEFAULT_TEMPLATE_WEIGHTS: tuple[tuple[str, float], ...] = (
 
 
 @dataclass(frozen=True)
-class SnliVeWorldSpec:
-    """Everything that shapes the written files; its hash names the cache folder."""
+class SnliVeWorldSpec(WorldSpec):
+    """The world's own fields (WorldSpec holds the seed and the scenes)."""
 
-    seed: int = 0
-    image_size: int = 48
-    grid: int = 3
-    min_objects: int = 1
-    max_objects: int = 4
     n_train_images: int = 6000
     n_dev_images: int = 600
     n_test_images: int = 600
@@ -81,33 +76,14 @@ class SnliVeWorldSpec:
     jpeg_quality: int = 95
     template_weights: tuple[tuple[str, float], ...] = DEFAULT_TEMPLATE_WEIGHTS  # entail/contra
 
-    def __post_init__(self) -> None:
-        weights = tuple((str(n), float(w)) for n, w in self.template_weights)
-        object.__setattr__(self, "template_weights", weights)
-        unknown = [name for name, _ in weights if name not in TRUTH_TEMPLATES]
-        if unknown:
-            raise ConfigError(
-                f"SnliVeWorldSpec.template_weights: unknown templates {unknown}; "
-                f"expected names from {list(TRUTH_TEMPLATES)}"
-            )
-        if any(w < 0 for _, w in weights) or sum(w for _, w in weights) <= 0:
-            raise ConfigError("SnliVeWorldSpec.template_weights: weights must be >= 0, not all 0")
-        for name in ("n_train_images", "n_dev_images", "n_test_images"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"SnliVeWorldSpec.{name}: must be at least 1")
+    def check(self) -> None:
+        self._template_weights(TRUTH_TEMPLATES)
+        self._at_least(1, "n_train_images", "n_dev_images", "n_test_images")
         for name in ("no_consensus_rate", "validated_train_rate"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"SnliVeWorldSpec.{name}: must be in [0, 1]")
+                self._fail(name, "must be in [0, 1]")
         if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError("SnliVeWorldSpec.jpeg_quality: must be in [1, 100]")
-        try:
-            self.scene  # noqa: B018 (validates grid and object counts)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-
-    @property
-    def scene(self) -> SceneSpec:
-        return SceneSpec(grid=self.grid, min_objects=self.min_objects, max_objects=self.max_objects)
+            self._fail("jpeg_quality", "must be in [1, 100]")
 
     @property
     def split_sizes(self) -> dict[str, int]:

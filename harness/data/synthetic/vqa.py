@@ -26,7 +26,7 @@ from harness.data.synthetic.scenes import (
     SIZES,
     Scene,
     SceneObject,
-    SceneSpec,
+    WorldSpec,
     count,
     phrase,
     referring_phrases,
@@ -65,42 +65,18 @@ DEFAULT_TEMPLATE_WEIGHTS: tuple[tuple[str, float], ...] = (
 
 
 @dataclass(frozen=True)
-class VqaWorldSpec:
-    """Everything that shapes the written files; its hash names the cache folder."""
+class VqaWorldSpec(WorldSpec):
+    """The world's own fields (WorldSpec holds the seed and the scenes)."""
 
-    seed: int = 0
-    image_size: int = 48
-    grid: int = 3
-    min_objects: int = 1
-    max_objects: int = 4
     n_train_images: int = 6000
     n_val_images: int = 3000
     questions_per_image: float = 3.4  # mean; each image gets floor or ceil of it
     variant_rate: float = 0.1  # share of correct human answers in a surface variant ("two", "Yes")
     template_weights: tuple[tuple[str, float], ...] = DEFAULT_TEMPLATE_WEIGHTS
 
-    def __post_init__(self) -> None:
-        # A spec read back from JSON has lists; keep it hashable and equal to the original.
-        weights = tuple((str(n), float(w)) for n, w in self.template_weights)
-        object.__setattr__(self, "template_weights", weights)
-        unknown = [name for name, _ in weights if name not in TEMPLATES]
-        if unknown:
-            raise ConfigError(
-                f"VqaWorldSpec.template_weights: unknown templates {unknown}; "
-                f"expected names from {list(TEMPLATES)}"
-            )
-        if any(w < 0 for _, w in weights) or sum(w for _, w in weights) <= 0:
-            raise ConfigError("VqaWorldSpec.template_weights: weights must be >= 0, not all 0")
-        if self.questions_per_image < 1:
-            raise ConfigError("VqaWorldSpec.questions_per_image: must be at least 1")
-        try:
-            self.scene  # noqa: B018 (validates grid and object counts)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-
-    @property
-    def scene(self) -> SceneSpec:
-        return SceneSpec(grid=self.grid, min_objects=self.min_objects, max_objects=self.max_objects)
+    def check(self) -> None:
+        self._template_weights(TEMPLATES)
+        self._at_least(1, "questions_per_image")
 
 
 def vqa_world_spec(name: str, **overrides: Any) -> VqaWorldSpec:
