@@ -61,6 +61,27 @@ def check_config(owner: str, state: dict[str, Any], expected: dict[str, Any]) ->
             )
 
 
+class CountsAndSums:
+    """A policy whose state is per-arm play counts and reward sums (UCB1, D-UCB, epsilon-greedy):
+    saved and restored here, with the configuration `_config` names checked on restore."""
+
+    def __init__(self, n_arms: int, rng: np.random.Generator) -> None:
+        self.n_arms, self.rng = int(n_arms), rng
+        self.counts = np.zeros(self.n_arms)
+        self.sums = np.zeros(self.n_arms)
+
+    def _config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self._config(), "counts": self.counts.tolist(), "sums": self.sums.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_config(type(self).__name__, state, self._config())
+        self.counts = np.asarray(state["counts"], dtype=float)
+        self.sums = np.asarray(state["sums"], dtype=float)
+
+
 class BanditScheduler(ArmScheduler):
     """A policy behind the scheduler contract (spec/harness.md §3), with OPTIMA's warm-up
     [card: T0 = 10]. The policy shares the scheduler's generator, saved once here."""

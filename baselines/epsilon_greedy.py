@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from baselines.bandit_scheduler import BanditScheduler, argmax_random_tie, check_config
+from baselines.bandit_scheduler import BanditScheduler, CountsAndSums, argmax_random_tie
 
 # Share of rounds that explore uniformly; Sutton and Barto's (2018, §2.3) usual 0.1.
 EPSILON = 0.1
 
 
-class EpsilonGreedy:
+class EpsilonGreedy(CountsAndSums):
     """With probability epsilon play a uniformly random arm, else the arm with the largest sample
     mean ``S_k / n_k`` of raw rewards (ties to the rng; an unplayed arm's mean is +inf).
 
@@ -28,9 +28,8 @@ class EpsilonGreedy:
             raise ValueError(
                 f"EpsilonGreedy: need n_arms >= 1 and epsilon in [0, 1], got {n_arms}, {epsilon}"
             )
-        self.n_arms, self.epsilon, self.rng = int(n_arms), float(epsilon), rng
-        self.counts = np.zeros(self.n_arms)
-        self.sums = np.zeros(self.n_arms)
+        super().__init__(n_arms, rng)
+        self.epsilon = float(epsilon)
 
     def means(self) -> np.ndarray:
         seen = self.counts > 0
@@ -59,14 +58,6 @@ class EpsilonGreedy:
 
     def _config(self) -> dict[str, Any]:
         return {"n_arms": self.n_arms, "epsilon": self.epsilon}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**self._config(), "counts": self.counts.tolist(), "sums": self.sums.tolist()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_config(type(self).__name__, state, self._config())
-        self.counts = np.asarray(state["counts"], dtype=float)
-        self.sums = np.asarray(state["sums"], dtype=float)
 
 
 class EpsilonGreedyScheduler(BanditScheduler):

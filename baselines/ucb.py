@@ -19,6 +19,7 @@ import numpy as np
 
 from baselines.bandit_scheduler import (
     BanditScheduler,
+    CountsAndSums,
     argmax_random_tie,
     check_config,
     unit_reward,
@@ -41,7 +42,7 @@ def _means(counts: np.ndarray, sums: np.ndarray, seen: np.ndarray) -> np.ndarray
     return out
 
 
-class UCB1:
+class UCB1(CountsAndSums):
     """UCB1 (Auer, Cesa-Bianchi and Fischer 2002, Fig. 1).
 
     After arm k's ``n_k``-th play with mapped reward x: ``n_k += 1``, ``S_k += x``. Play
@@ -53,9 +54,8 @@ class UCB1:
     def __init__(self, n_arms: int, c: float = UCB_C, *, rng: np.random.Generator) -> None:
         if n_arms < 1 or not c >= 0.0:
             raise ValueError(f"UCB1: need n_arms >= 1 and c >= 0, got {n_arms} and {c}")
-        self.n_arms, self.c, self.rng = int(n_arms), float(c), rng
-        self.counts = np.zeros(self.n_arms)
-        self.sums = np.zeros(self.n_arms)
+        super().__init__(n_arms, rng)
+        self.c = float(c)
 
     def index(self) -> np.ndarray:
         seen = self.counts > 0
@@ -79,16 +79,8 @@ class UCB1:
     def _config(self) -> dict[str, Any]:
         return {"n_arms": self.n_arms, "c": self.c}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**self._config(), "counts": self.counts.tolist(), "sums": self.sums.tolist()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_config(type(self).__name__, state, self._config())
-        self.counts = np.asarray(state["counts"], dtype=float)
-        self.sums = np.asarray(state["sums"], dtype=float)
-
-
-class DiscountedUCB:
+class DiscountedUCB(CountsAndSums):
     """D-UCB (Garivier and Moulines 2011).
 
     After every play, for every arm k: ``N_k = gamma*N_k + [a=k]``, ``S_k = gamma*S_k + x*[a=k]``
@@ -112,10 +104,8 @@ class DiscountedUCB:
                 f"DiscountedUCB: need n_arms >= 1, gamma in (0, 1], c >= 0 and xi > 0, got "
                 f"{n_arms}, {gamma}, {c}, {xi}"
             )
-        self.n_arms, self.gamma, self.c, self.xi = int(n_arms), float(gamma), float(c), float(xi)
-        self.rng = rng
-        self.counts = np.zeros(self.n_arms)
-        self.sums = np.zeros(self.n_arms)
+        super().__init__(n_arms, rng)
+        self.gamma, self.c, self.xi = float(gamma), float(c), float(xi)
 
     def index(self) -> np.ndarray:
         seen = self.counts >= UNSEEN_COUNT
@@ -141,14 +131,6 @@ class DiscountedUCB:
 
     def _config(self) -> dict[str, Any]:
         return {"n_arms": self.n_arms, "gamma": self.gamma, "c": self.c, "xi": self.xi}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**self._config(), "counts": self.counts.tolist(), "sums": self.sums.tolist()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_config(type(self).__name__, state, self._config())
-        self.counts = np.asarray(state["counts"], dtype=float)
-        self.sums = np.asarray(state["sums"], dtype=float)
 
 
 class SlidingWindowUCB:
