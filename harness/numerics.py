@@ -116,6 +116,7 @@ def observed() -> dict:
     config = torch.__config__.show()
     return {
         "cpu": cpu_model(),
+        "cpu_vendor": cpu_vendor(),
         "cpu_flags": sorted(f for f in _cpu_flags() if f in ("avx2", "avx512f", "fma")),
         "machine": platform.machine(),
         "aten_kernels": torch.backends.cpu.get_cpu_capability(),
@@ -177,6 +178,11 @@ def _cpuinfo() -> dict[str, str]:
 
 def cpu_model() -> str:
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_vendor() -> str | None:
+    """`GenuineIntel`, `AuthenticAMD`, ...: portable mode's digits are measured per vendor."""
+    return _cpuinfo().get("vendor_id")
 
 
 def _cpu_flags() -> frozenset[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.numerics import cpu_model, cpu_vendor
 from harness.tasks import cards
 
 TASKS = sorted(cards())
@@ -48,25 +49,29 @@ def measured(tmp_path_factory) -> dict:
     found = {t: _measure(t, base / "work", base / "reports") for t in sorted(TASKS)}
     if UPDATE:
         GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(found, indent=1) + "\n")
+        made_on = {"cpu_vendor": cpu_vendor(), "cpu": cpu_model()}
+        GOLDEN.write_text(json.dumps({"made_on": made_on, **found}, indent=1) + "\n")
     return found
 
 
-# Measured: golden values made on an AMD EPYC (AVX2) reproduce exactly on an Intel Xeon
-# (AVX-512, AMX) for VQA and COCO, but NLVR2's and SNLI-VE's first rewards differ in the 7th
-# digit (their teachers' metrics agree): some kernel of theirs is not yet pinned (issue 19).
-NOT_YET_PORTABLE = pytest.mark.xfail(
+# Exact on CPUs of the vendor that made the values; measured elsewhere (issue 19): the golden
+# values of an AMD EPYC reproduced on an Intel Xeon for VQA and COCO but not NLVR2 and SNLI-VE
+# (7th digit of a round's reward); the Intel Xeon's values reproduce on the CI machines (all
+# four) and differ on an AMD EPYC with AVX-512 hidden (all four, 7th digit of round 0's
+# reward, teachers' metrics equal). Some kernel still follows the CPU: digits are portable
+# within a vendor as far as measured, not across vendors.
+MADE_ON = json.loads(GOLDEN.read_text())["made_on"]
+OTHER_VENDOR = pytest.mark.xfail(
+    cpu_vendor() != MADE_ON["cpu_vendor"],
     strict=False,
-    reason="issue 19: digits differ between AMD and Intel CPUs for this task; exact on one",
+    reason=f"issue 19: golden values made on {MADE_ON['cpu_vendor']}, this CPU is "
+    f"{cpu_vendor()}: digits are not yet portable across vendors",
 )
-CASES = [
-    pytest.param(t, marks=NOT_YET_PORTABLE) if t in ("nlvr2", "snli-ve") else t
-    for t in sorted(TASKS)
-]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", CASES)
+@OTHER_VENDOR
+@pytest.mark.parametrize("task", TASKS)
 def test_smoke_study_reproduces_golden_values_exactly(measured, task):
     golden = json.loads(GOLDEN.read_text())[task]
     got = measured[task]
