@@ -87,11 +87,11 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from harness import ablation
     from harness.backend import close, make_backend
     from harness.config import apply_overrides, parse_seeds, study_config
     from harness.models.coca import MODULES
     from harness.study import prepare
+    from harness.tools import ablation
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
     seeds = parse_seeds(args.seeds)
@@ -115,8 +115,8 @@ def _ablate(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from harness.config import apply_overrides, parse_seeds, row_seeds, study_config
     from harness.errors import ConfigError
-    from harness.plan import UTILISATION, plan
     from harness.tasks import get_task
+    from harness.tools.plan import UTILISATION, plan
 
     cfg = apply_overrides(study_config(args.task, args.preset), args.set)
     utilisation = UTILISATION if args.utilisation is None else args.utilisation
@@ -177,7 +177,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _bandit_sim(args: argparse.Namespace) -> int:
-    from harness import bandit_sim
+    from harness.tools import bandit_sim
 
     return bandit_sim.run(args)
 
@@ -333,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=("schedulers",))
     ls.set_defaults(func=_ls)
 
-    from harness import bandit_sim
+    from harness.tools import bandit_sim
 
     sim = sub.add_parser("bandit-sim", help="regret of schedulers on synthetic reward processes")
     bandit_sim.add_arguments(sim)

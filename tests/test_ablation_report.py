@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from test_report import MODULES, record
 
-from harness.ablation import REFERENCE, Variant, render, same_choices
 from harness.records import parse_record
+from harness.tools.ablation import REFERENCE, Variant, render, same_choices
 
 
 def _records(name: str, primaries: list[float], active=None) -> list:

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from baselines import SingleModuleScheduler
-from harness import bandit_sim
-from harness.bandit_sim import (
+from harness.cli import main
+from harness.errors import ConfigError
+from harness.schedulers import REGISTRY
+from harness.tools import bandit_sim
+from harness.tools.bandit_sim import (
     ABRUPT_SEGMENTS,
     DECAY_ADVANTAGE,
     DECAY_NOISE,
@@ -24,9 +27,6 @@ from harness.bandit_sim import (
     simulate,
     summary,
 )
-from harness.cli import main
-from harness.errors import ConfigError
-from harness.schedulers import REGISTRY
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -1,6 +1,6 @@
 """`reports/bench.md` after a run of some benchmarks only keeps what that run did not measure."""
 
-from harness import bench
+from harness.tools import bench
 
 
 def _results(rows, timings, notes=(), sections=None):

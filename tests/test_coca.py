@@ -15,7 +15,7 @@ from harness.models.coca import MODULES, CoCa, CoCaConfig
 from harness.models.heads import ClassifierHead, TaskModel, pool_last_token
 from harness.models.layer_map import init_student_from_teacher, layer_map, matching_modules
 from harness.models.presets import preset
-from harness.plan import paper_accounting
+from harness.tools.plan import paper_accounting
 
 PAD = 0
 

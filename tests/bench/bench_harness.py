@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import bench
 from harness.cli import main
 from harness.models.coca import MODULES
+from harness.tools import bench
 from optima import OptimaScheduler
 
 STEPS = 5  # training steps per benchmark round

@@ -195,7 +195,7 @@ def numerics_step_seconds(mode: str, threads: int, steps: int, workdir: Path) ->
         "import sys\n"
         "from harness.numerics import set_environment\n"
         "set_environment(sys.argv[1])\n"
-        "from harness import bench\n"
+        "from harness.tools import bench\n"
         "mode, threads, steps, workdir = sys.argv[1:]\n"
         "print(bench._mode_step(mode, int(threads), int(steps), workdir))"
     )
@@ -269,7 +269,7 @@ def precision_step(precision: str, steps: int, workdir: Path) -> dict[str, float
         "import sys\n"
         "from harness.numerics import set_environment\n"
         "set_environment('portable')\n"
-        "from harness import bench\n"
+        "from harness.tools import bench\n"
         "print(bench._precision_step(sys.argv[1], int(sys.argv[2]), sys.argv[3]))"
     )
     env = {k: v for k, v in os.environ.items() if k not in numerics.ENVIRONMENT}

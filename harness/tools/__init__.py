@@ -1,0 +1,1 @@
+"""Side tools around the study: ablations, benchmarks, the bandit simulator, cost plans."""
