@@ -24,7 +24,7 @@ import torch
 from harness.atomic import set_aside, write_json
 from harness.checkpoint import Checkpoints, exclusive
 from harness.config import OURS_OPTIONS, StudyConfig
-from harness.distill.loop import NumericalError, run_rounds
+from harness.distill.loop import NumericalError, Watch, run_rounds
 from harness.distill.losses import Projections
 from harness.errors import UserError
 from harness.live import LiveView, live_dir
@@ -178,16 +178,9 @@ def execute_run(
         student.to(study.device)
         projections.to(study.device)
         scheduler = build_scheduler(scheduler_name, study.inputs.modules, seed, cfg.distill)
-        result = run_rounds(
-            study.inputs,
-            student,
-            projections,
-            scheduler,
-            scheduler_name,
-            cfg.distill,
-            seed,
-            cfg.eval_batch_size,
-            progress,
+        watch = Watch(
+            label=f"{scheduler_name} seed {seed}",
+            progress=progress,
             evaluate=lambda: task.evaluate(
                 student, study.evaluation, study.device, cfg.eval_batch_size
             ),
@@ -195,10 +188,20 @@ def execute_run(
             checkpoints=Checkpoints(
                 folder / "checkpoints", cfg.hash(), writer=study.backend.is_main
             ),
+            live=live,
+        )
+        result = run_rounds(
+            study.inputs,
+            student,
+            projections,
+            scheduler,
+            cfg.distill,
+            seed,
+            cfg.eval_batch_size,
+            watch,
             max_steps=cfg.max_steps,
             backend=study.backend,
             precision=cfg.precision,
-            live=live,
         )
         record["resumed_from_round"] = result["resumed_from_round"]
         t0 = time.perf_counter()

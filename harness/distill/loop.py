@@ -194,34 +194,45 @@ class RunState:
         self.timing.update(state["timing"])
 
 
+@dataclass
+class Watch:
+    """What watches a run without changing its numbers: the progress bar, the curve points
+    (`evaluate` every `eval_every_rounds` rounds), the round checkpoints and the live view."""
+
+    label: str = ""  # the progress bar's, e.g. "optima seed 0"
+    progress: bool = True
+    evaluate: Callable[[], dict] | None = None
+    eval_every_rounds: int = 0
+    checkpoints: object = None  # a harness.checkpoint.Checkpoints
+    live: LiveView | None = None
+
+
 def run_rounds(
     x: DistillInputs,
     student: nn.Module,
     projections: Projections,
     scheduler,
-    scheduler_name: str,
     cfg: DistillConfig,
     seed: int,
     eval_batch_size: int,
-    progress: bool = True,
-    evaluate: Callable[[], dict] | None = None,
-    eval_every_rounds: int = 0,
-    checkpoints=None,
+    watch: Watch | None = None,
     max_steps: int = 0,
     backend: Backend | None = None,
     precision: str = "fp32",
-    live: LiveView | None = None,
 ) -> dict:
     """Train `student` and `projections` in place; returns the round traces and timing.
 
-    `evaluate` (the task metric on the evaluation split) runs every `eval_every_rounds`
-    rounds before the last, for metric-against-steps curves; it reads the model only.
-    `checkpoints` (a `harness.checkpoint.Checkpoints`) saves the state after every round and
-    resumes from the latest saved round; only the main rank saves. `max_steps` > 0 stops
-    training after that many steps (the round under way ends early), for smoke-checking a
-    preset: the schedule (T, P, learning-rate decay) stays the configured one. `backend`
-    defaults to one process on `x.device`. `precision` "bf16": see `Distiller.mixed`. `live`
-    (harness.live) gets each round's curves, read from the device at the round's end."""
+    `watch.evaluate` (the task metric on the evaluation split) runs every
+    `watch.eval_every_rounds` rounds before the last, for metric-against-steps curves; it reads
+    the model only. `watch.checkpoints` saves the state after every round and resumes from the
+    latest saved round; only the main rank saves. `watch.live` gets each round's curves, read
+    from the device at the round's end. `max_steps` > 0 stops training after that many steps
+    (the round under way ends early), for smoke-checking a preset: the schedule (T, P,
+    learning-rate decay) stays the configured one. `backend` defaults to one process on
+    `x.device`. `precision` "bf16": see `Distiller.mixed`."""
+    watch = watch or Watch()
+    progress, evaluate, live = watch.progress, watch.evaluate, watch.live
+    eval_every_rounds, checkpoints = watch.eval_every_rounds, watch.checkpoints
     distiller = Distiller(x, student, projections, backend, precision)
     backend = distiller.backend
     backend.check_batch(cfg.batch_size)
@@ -258,7 +269,7 @@ def run_rounds(
     bar = tqdm(
         total=total,
         initial=first * cfg.round_steps,
-        desc=f"{scheduler_name} seed {seed}",
+        desc=watch.label,
         disable=not progress,
     )
     for p in range(first, -(-total // cfg.round_steps)):

@@ -29,7 +29,7 @@ from harness.atomic import write_text
 from harness.config import NumericsConfig, study_config
 from harness.data.tokenizer import Tokenizer, ensure_tokenizer
 from harness.distill.adafactor import Adafactor
-from harness.distill.loop import Distiller, DistillInputs, RunState, run_rounds
+from harness.distill.loop import Distiller, DistillInputs, RunState, Watch, run_rounds
 from harness.distill.losses import Projections, masked_mse, text_masks
 from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher
 from harness.models.build import build_task_model, module_shapes
@@ -182,7 +182,7 @@ class Bench:
         student, projections, _ = self.student()
         scheduler = build_scheduler(scheduler_name, inputs.modules, 0, d)
         start = time.perf_counter()
-        out = run_rounds(inputs, student, projections, scheduler, scheduler_name, d, 0, 256, False)
+        out = run_rounds(inputs, student, projections, scheduler, d, 0, 256, Watch(progress=False))
         out["wall_seconds"] = time.perf_counter() - start
         return out
 
