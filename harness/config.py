@@ -237,7 +237,7 @@ def _presets(card: TaskCard) -> dict[str, StudyConfig]:
 # describe and run the first DESCRIPTIVE_SEEDS of them (README, "Sizing the studies").
 COMPARED = ("optima", "uniform")
 DESCRIPTIVE_SEEDS = 3
-SEEDS = {"smoke": "0,1,2", "default": "0-15", "paper": "0,1,2"}  # `--seeds` of `reproduce`
+SEEDS = {"smoke": "0,1,2", "default": "0-7", "paper": "0,1,2"}  # `--seeds` of `reproduce`
 
 
 def row_seeds(schedulers: Sequence[str], seeds: Sequence[int], descriptive: int) -> dict:
