@@ -36,10 +36,10 @@ class Pretrained:
 
 
 def world_texts(workdir: Path, world: str, progress: bool) -> list[str]:
-    """The train text of every task's synthetic world, in task order."""
+    """The train text of the synthetic worlds of the tokenizer's tasks, in task order."""
     texts = []
-    for name, card in cards().items():
-        spec = get_task(name)
+    for card in (c for c in cards().values() if c.tokenizer_corpus):
+        spec = get_task(card.name)
         root = spec.ensure_world(workdir / "data", world, progress)
         texts += spec.texts(spec.read(root, card.train_split))
     return texts

@@ -9,6 +9,7 @@ import pytest
 from harness.cli import main
 from harness.config import study_config
 from harness.errors import ConfigError
+from harness.pretrain import shared_tokenizer
 from harness.tasks import Display, card, cards, get_task, register, unregister
 from harness.tasks.vqa import VqaTask
 
@@ -19,6 +20,7 @@ class ToyTask(VqaTask):
 
 TOY = dataclasses.replace(
     card("vqa"),
+    tokenizer_corpus=False,
     name="toy",
     position=9,
     implementation=f"{__name__}:ToyTask",
@@ -32,11 +34,14 @@ TOY = dataclasses.replace(
 def toy():
     register(TOY)
     yield TOY
-    unregister("toy")  # the shared tokenizer reads every registered task's text
+    unregister("toy")
+
+
+BUILT_IN = ("vqa", "snli-ve", "nlvr2", "coco")
 
 
 def test_built_in_cards_in_report_order():
-    assert list(cards()) == ["vqa", "snli-ve", "nlvr2", "coco"]
+    assert list(cards()) == list(BUILT_IN)
     assert card("coco").sources == ("tasks/coco.py", "tasks/coco_eval.py")
     assert [c.name for c in cards().values() if c.pretraining_corpus] == ["coco"]
 
@@ -60,10 +65,17 @@ def test_a_fifth_task_runs_a_smoke_study_through_the_cli(toy, tmp_path, capsys):
     argv += ["--max-steps", "8", "--quiet", "--workdir", str(tmp_path / "work")]
     assert main([*argv, "--reports", str(tmp_path / "reports")]) == 0
     (record,) = (tmp_path / "work").glob("runs/toy/*/optima/seed-0/record.json")
-    assert json.loads(record.read_text())["task"] == "toy"
+    record = json.loads(record.read_text())
+    assert record["task"] == "toy"
     report = (tmp_path / "reports" / "toy.md").read_text()
     assert report.startswith("# Toy questions: OPTIMA")
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["evaluate", "toy", "--help"])
     assert "--annotations" in capsys.readouterr().out
+    # the shared tokenizer (so every other study's digits) is the built-in tasks' alone
+    unregister("toy")
+    alone = shared_tokenizer(
+        tmp_path / "work", "smoke", study_config("vqa", "smoke").vocab_size, False
+    )
+    assert record["provenance"]["data"]["tokenizer_sha256"] == alone.sha256

@@ -51,6 +51,9 @@ class TaskCard:
     display: Display
     curve_every: int = 5  # the default preset's rounds between curve points
     pretraining_corpus: bool = False  # its train text pre-trains the shared teacher
+    # its train text trains the synthetic worlds' shared tokenizer: adding a task to that set
+    # changes every synthetic study's digits, so a task registered later stays out by default
+    tokenizer_corpus: bool = False
     sources: tuple[str, ...] = field(default=())  # files under harness/ shaping its teacher
 
     def __post_init__(self) -> None:

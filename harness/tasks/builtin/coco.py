@@ -23,6 +23,7 @@ CARD = register(
         student_steps=600,
         # a curve point is a beam-search captioning pass (~3 s on 2 cores): one mid-run point
         curve_every=10,
+        tokenizer_corpus=True,
         display=Display(
             "COCO captions (Karpathy split)",
             tuple((m, (m,)) for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")),

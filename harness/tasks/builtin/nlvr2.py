@@ -22,6 +22,7 @@ CARD = register(
         # so the student gets fewer steps
         teacher_steps=1500,
         student_steps=500,
+        tokenizer_corpus=True,
         display=Display(
             "NLVR2",
             (

@@ -21,6 +21,7 @@ CARD = register(
         # 82.3 after 1,500 steps on its former world (sizes named, relations at full weight)
         teacher_steps=2000,
         student_steps=800,
+        tokenizer_corpus=True,
         display=Display(
             "SNLI-VE",
             (("dev accuracy (%)", ("splits", "dev", "accuracy")),),

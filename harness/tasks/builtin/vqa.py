@@ -25,6 +25,7 @@ CARD = register(
         # optima - uniform difference spread 0.85 points at the end of a 400-step schedule
         # and 3.91 at the end of an 800-step one, whose runs part ways after step 400
         student_steps=400,
+        tokenizer_corpus=True,
         display=Display(
             "VQA v2",
             tuple((t, ("perAnswerType", t)) for t in ("yes/no", "number", "other")),
