@@ -168,6 +168,30 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numerics(args: argparse.Namespace) -> int:
+    from harness import kernel_probe, numerics
+    from harness.atomic import write_text
+    from harness.config import NumericsConfig
+
+    found = numerics.settle(NumericsConfig(mode=args.mode, threads=args.threads), args.threads)
+    mine = {"numerics": found, "probes": kernel_probe.probe()}
+    text = json.dumps(mine, indent=1, sort_keys=True) + "\n"
+    if args.out:
+        write_text(args.out, text)
+    if not args.compare:
+        print(text, end="")
+        return 0
+    try:
+        theirs = json.loads(args.compare.read_text())["probes"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"--compare {args.compare}: not a file `numerics --out` wrote ({e})") from e
+    other = kernel_probe.differences(mine["probes"], theirs)
+    for name in other:
+        print(f"{name}: {mine['probes'].get(name)} here, {theirs.get(name)} in {args.compare}")
+    print(f"{len(other)} kernels differ" if other else "every probed kernel gives the same bits")
+    return 1 if other else 0
+
+
 def _ls(args: argparse.Namespace) -> int:
     from harness.schedulers import list_schedulers
 
@@ -329,6 +353,15 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("new", type=Path, help="e.g. a regenerated reports folder")
     cmp.set_defaults(func=_compare)
 
+    num = sub.add_parser(
+        "numerics", help="this machine's kernels: settings in force and a hash per kernel kind"
+    )
+    num.add_argument("--mode", choices=("portable", "native"), default="portable")
+    num.add_argument("--threads", type=int, default=1, help="torch intra-op threads (runs: 1)")
+    num.add_argument("--out", type=Path, help="also write the JSON here, for --compare elsewhere")
+    num.add_argument("--compare", type=Path, help="another machine's --out: list what differs")
+    num.set_defaults(func=_numerics)
+
     ls = sub.add_parser("ls", help="list registered names")
     ls.add_argument("what", choices=("schedulers",))
     ls.set_defaults(func=_ls)
@@ -347,7 +380,7 @@ def _pin_numerics(args: argparse.Namespace) -> None:
     from harness.config import apply_overrides, study_config
     from harness.numerics import set_environment
 
-    mode = "portable"
+    mode = getattr(args, "mode", "portable")
     if hasattr(args, "preset") and args.command != "plan":
         mode = apply_overrides(study_config(args.task, args.preset), _overrides(args))
         mode = mode.numerics.mode

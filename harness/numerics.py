@@ -85,6 +85,10 @@ def settle(n: NumericsConfig, threads: int, device_type: str = "cpu") -> dict:
             )
     found["mode"] = n.mode
     found["portable"] = n.mode == "portable" and device_type == "cpu"
+    if device_type == "cpu":  # elsewhere the device's kernels do the arithmetic
+        from harness import kernel_probe
+
+        found["kernels"] = kernel_probe.digest(kernel_probe.probe())
     found["environment"] = {k: os.environ.get(k) for k in ENVIRONMENT}
     return found
 
@@ -191,7 +195,7 @@ def _cpu_flags() -> frozenset[str]:
 
 def signature(found: dict) -> dict:
     """The fields two records must share to be comparable digit for digit."""
-    keys = ("mode", "portable", "threads", "aten_kernels", "mkl_branch", "mkl_version")
+    keys = ("mode", "portable", "threads", "aten_kernels", "mkl_branch", "mkl_version", "kernels")
     return {k: found.get(k) for k in keys}
 
 
@@ -206,6 +210,7 @@ def describe(found: dict) -> str:
         f"{found.get('mode')}{where}: ATen {found.get('aten_kernels')}, MKL "
         f"{found.get('mkl_version')} branch {found.get('mkl_branch')}, oneDNN "
         f"{found.get('onednn_version')} {onednn}, {threads} thread{'s' * (threads != 1)} a run"
+        + (f", kernel probe {found['kernels']}" if found.get("kernels") else "")
     )
 
 

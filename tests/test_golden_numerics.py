@@ -60,6 +60,7 @@ def measured(tmp_path_factory) -> dict:
 # four) and differ on an AMD EPYC with AVX-512 hidden (all four, 7th digit of round 0's
 # reward, teachers' metrics equal). Some kernel still follows the CPU: digits are portable
 # within a vendor as far as measured, not across vendors.
+# `optima-repro numerics --compare` on two machines names the kernels whose bits differ.
 MADE_ON = json.loads(GOLDEN.read_text())["made_on"]
 OTHER_VENDOR = pytest.mark.xfail(
     cpu_vendor() != MADE_ON["cpu_vendor"],
