@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from world_files import tree_hash
 
 from harness import java
 from harness.data.coco import KARPATHY_FILE, check, read_coco
@@ -58,14 +59,6 @@ needs_java = pytest.mark.skipif(not _has_java(), reason="no java on PATH and no 
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     root = tmp_path_factory.mktemp("coco") / "world"
     return root, write_coco_world(root, SMOKE)
-
-
-def _tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 # --- the synthetic world ----------------------------------------------------------------------
@@ -121,9 +114,9 @@ def test_world_is_deterministic(tmp_path: Path) -> None:
     first = write_coco_world(tmp_path / "a", TINY)
     second = write_coco_world(tmp_path / "b", TINY)
     assert first == second
-    assert _tree_hash(tmp_path / "a") == _tree_hash(tmp_path / "b")
+    assert tree_hash(tmp_path / "a") == tree_hash(tmp_path / "b")
     write_coco_world(tmp_path / "c", replace(TINY, seed=1))
-    assert _tree_hash(tmp_path / "a") != _tree_hash(tmp_path / "c")
+    assert tree_hash(tmp_path / "a") != tree_hash(tmp_path / "c")
 
 
 def test_captions_follow_the_scene() -> None:

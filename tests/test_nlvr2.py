@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from world_files import tree_hash
 
 from harness.data.nlvr2 import (
     SPLITS,
@@ -49,14 +50,6 @@ TINY = nlvr2_world_spec("smoke", n_train=30, n_dev=10, n_test1=10)
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("nlvr2") / "world"
     return root, write_nlvr2_world(root, SMOKE)
-
-
-def _tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 # ---- the synthetic world -----------------------------------------------------------------------
@@ -124,8 +117,8 @@ def test_world_is_deterministic(tmp_path: Path) -> None:
     write_nlvr2_world(tmp_path / "a", TINY)
     write_nlvr2_world(tmp_path / "b", TINY)
     write_nlvr2_world(tmp_path / "c", Nlvr2WorldSpec(**{**asdict(TINY), "seed": 1}))
-    assert _tree_hash(tmp_path / "a") == _tree_hash(tmp_path / "b")
-    assert _tree_hash(tmp_path / "a") != _tree_hash(tmp_path / "c")
+    assert tree_hash(tmp_path / "a") == tree_hash(tmp_path / "b")
+    assert tree_hash(tmp_path / "a") != tree_hash(tmp_path / "c")
 
 
 def test_world_spec_presets_and_cache(tmp_path: Path) -> None:

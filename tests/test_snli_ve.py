@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from world_files import tree_hash
 
 from harness.data.snli_ve import LABELS, SnliVeExample, check, read_jsonl, read_snli_ve
 from harness.data.synthetic import cache
@@ -47,14 +48,6 @@ DEV = "snli_ve_dev.jsonl"
 FIXTURE_IMAGES = ("3416050480", "2248275918")
 SMOKE = snli_ve_world_spec("smoke")
 TINY = snli_ve_world_spec("smoke", n_train_images=20, n_dev_images=6, n_test_images=6)
-
-
-def _tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 # --- the synthetic world ----------------------------------------------------------------------
@@ -119,8 +112,8 @@ def test_world_is_deterministic(tmp_path: Path) -> None:
     write_snli_ve_world(tmp_path / "a", TINY)
     write_snli_ve_world(tmp_path / "b", TINY)
     write_snli_ve_world(tmp_path / "c", snli_ve_world_spec("smoke", **{**_tiny(), "seed": 1}))
-    assert _tree_hash(tmp_path / "a") == _tree_hash(tmp_path / "b")
-    assert _tree_hash(tmp_path / "a") != _tree_hash(tmp_path / "c")
+    assert tree_hash(tmp_path / "a") == tree_hash(tmp_path / "b")
+    assert tree_hash(tmp_path / "a") != tree_hash(tmp_path / "c")
 
 
 def _tiny() -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from world_files import tree_hash
 
 from harness.data.synthetic import cache
 from harness.data.synthetic.scenes import (
@@ -49,14 +49,6 @@ def _load(root: Path, split: str) -> tuple[dict, dict]:
     questions = json.loads((root / questions_file_name(split)).read_text())
     annotations = json.loads((root / annotations_file_name(split)).read_text())
     return questions, annotations
-
-
-def _tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def test_official_file_names_and_top_level_keys(world: tuple[Path, dict]) -> None:
@@ -117,7 +109,7 @@ def test_images_decode_with_spec_size(world: tuple[Path, dict]) -> None:
 def test_same_spec_writes_byte_identical_files(world: tuple[Path, dict], tmp_path: Path) -> None:
     root, summary = world
     assert write_vqa_world(tmp_path / "again", SMOKE) == summary
-    assert _tree_hash(tmp_path / "again") == _tree_hash(root)
+    assert tree_hash(tmp_path / "again") == tree_hash(root)
 
 
 def test_answer_types_and_yes_no_balance(world: tuple[Path, dict]) -> None:
@@ -201,13 +193,13 @@ def test_ensure_world_reuses_a_complete_world(tmp_path: Path, capsys) -> None:
 def test_ensure_world_rebuilds_a_world_without_marker(tmp_path: Path) -> None:
     writer = _CountingWriter()
     first = cache.ensure_world(tmp_path, "vqa-tiny", TINY, writer, progress=False)
-    digest = _tree_hash(first)
+    digest = tree_hash(first)
     (first / cache.MARKER).unlink()
     (first / "stray.txt").write_text("left by a crash")
     again = cache.ensure_world(tmp_path, "vqa-tiny", TINY, writer, progress=True)
     assert again == first and writer.calls == 2
     assert cache.is_complete(again) and not (again / "stray.txt").exists()
-    assert _tree_hash(again) == digest
+    assert tree_hash(again) == digest
     assert _entries(tmp_path) == [first.name]
 
 
