@@ -162,7 +162,9 @@ def _host() -> list:
     rng = np.random.default_rng(0)
     x = np.linspace(0.01, 20.0, 997)
     scalars = (
-        [math.exp(v) for v in x[::7]] + [math.log(v) for v in x[::7]] + [v**0.37 for v in x[::7]]
+        [math.exp(v) for v in x[::7]]
+        + [math.log(v) for v in x[::7]]
+        + [math.pow(v, 0.37) for v in x[::7]]
     )
     return [
         rng.standard_normal(1000),

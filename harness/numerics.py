@@ -19,6 +19,9 @@ ATen and MKL read their settings lazily, at the first operation that needs them,
 `set_environment` works as long as no tensor operation ran before it in the process: the CLI
 calls it first thing, the test suite in its conftest. `settle` then checks what each library
 really does (MKL through its own verbose output) and stops when a portable run cannot be had.
+It also records the digest of `harness.kernel_probe`, a hash of each kind of kernel's output
+on fixed inputs, so records that ran on different arithmetic say so even where every setting
+asked for agrees.
 Native mode takes the machine's own kernels: faster, and reproducible only on the same kind
 of CPU with the same threads; records say which mode ran.
 """
