@@ -173,6 +173,8 @@ def _numerics(args: argparse.Namespace) -> int:
     from harness.atomic import write_text
     from harness.config import NumericsConfig
 
+    if args.threads < 1:
+        raise UserError(f"--threads {args.threads}: at least 1")
     found = numerics.settle(NumericsConfig(mode=args.mode, threads=args.threads), args.threads)
     mine = {"numerics": found, "probes": kernel_probe.probe()}
     text = json.dumps(mine, indent=1, sort_keys=True) + "\n"

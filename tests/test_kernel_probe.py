@@ -65,6 +65,9 @@ def test_numerics_command_writes_and_compares(tmp_path, capsys):
     assert f"gemm: {gemm} here, {'0' * 16} in {theirs}" in out
     assert "host:" in out and "2 kernels differ" in out
 
+    assert main(["numerics", "--threads", "0"]) == 2
+    assert "--threads 0" in capsys.readouterr().err
+
     (bad := tmp_path / "bad.json").write_text("[1, 2]")
     assert main(["numerics", "--compare", str(bad)]) == 2
     assert str(bad) in capsys.readouterr().err
