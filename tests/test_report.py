@@ -10,6 +10,7 @@ import pytest
 from markdown_it import MarkdownIt
 from PIL import Image
 
+from harness.config import LR_EVIDENCE
 from harness.errors import UserError
 from harness.records import SCHEMA_VERSION, Grid, RecordError, load_records
 from harness.report import task_report, write_reports
@@ -409,7 +410,8 @@ def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
     text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
     (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
     assert line == (
-        "**Readings.** Distillation lr 0.01 (not the card's 0.001); reward=relative, "
+        f"**Readings.** Distillation lr 0.01 (not the card's 0.001; {LR_EVIDENCE[0.01]}); "
+        "reward=relative, "
         "reward_loss=full, warmup=round-robin, student_init=teacher-layers, "
         "layer_loss_positions=non-pad; student initialisation: teacher-layers, but no module's "
         "width matches the teacher's: all random."
@@ -424,7 +426,13 @@ def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
     }
     text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
     (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
-    assert "lr 0.001 (the card's value) (1 runs); 0.01 (not the card's 0.001) (3 runs)" in line
+    assert "lr 0.001 (the card's value) (1 runs); 0.01 (not the card's 0.001; " in line
+    assert f"{LR_EVIDENCE[0.01]}) (3 runs)" in line
+    # a rate without measured evidence says only that it is not the card's
+    for r in records:
+        r["config"]["distill"]["lr"] = 2e-3
+    text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
+    assert "Distillation lr 0.002 (not the card's 0.001); reward=" in text
     assert "teacher-layers, copied into visual (12 tensors); text, text_decoder random" in line
 
 

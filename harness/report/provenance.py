@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness import numerics
-from harness.config import CARD_LR
+from harness.config import CARD_LR, LR_EVIDENCE
 from harness.records import RunRecord, Study
 from harness.report.tables import cell
 
@@ -58,8 +58,10 @@ def _lr(r: RunRecord) -> str:
     lr = r.config.resolved.get("distill", {}).get("lr")
     if isinstance(lr, bool) or not isinstance(lr, int | float):
         return "not recorded"
-    same = "the card's value" if lr == CARD_LR else f"not the card's {CARD_LR:g}"
-    return f"{lr:g} ({same})"
+    if lr == CARD_LR:
+        return f"{lr:g} (the card's value)"
+    why = LR_EVIDENCE.get(lr)
+    return f"{lr:g} (not the card's {CARD_LR:g}{'; ' + why if why else ''})"
 
 
 def _init(r: RunRecord) -> str:
