@@ -232,7 +232,7 @@ def runs_phase_seconds(
     threads a run) in `layouts`, in that order, as `optima-repro reproduce` runs it after
     `prepare`: the workers of `processes` re-open the prepared study, which is timed too.
     Pre-training and the teacher stop after `prepare_steps` (time per run step does not
-    depend on the teacher's quality); runs stop after `run_steps` (0: the preset's 800)."""
+    depend on the teacher's quality); runs stop after `run_steps` (0: the preset's schedule)."""
     from harness.backend import make_backend
     from harness.config import apply_overrides
     from harness.executors import Processes, Serial, Source
