@@ -34,10 +34,12 @@ class TeacherConfig:
 # How each block's layer-loss MSE is scaled [ours] (harness/distill/losses.py)
 LAYER_LOSS_NORMS = ("none", "teacher-variance", "layernorm")
 CARD_LR = 1e-3  # the card's distillation learning rate (spec/optima.md §5)
-# why a preset trains at another rate than the card's, as measured: the reports print it
+# why a preset trains at another rate than the card's, as measured (preset, lr): the reports
+# print it for that preset's studies only
 LR_EVIDENCE = {
-    1e-2: "measured: at the card's rate the default VQA study's students end at 47.9 (optima) "
-    "and 47.2 (uniform) against 59.5 and 58.6 at 0.01, seeds 0-3 (README, 'Sizing the studies')",
+    ("default", 1e-2): "measured: at the card's rate the default VQA study's students end at "
+    "47.9 (optima) and 47.2 (uniform) against 59.5 and 58.6 at 0.01, seeds 0-3 (README, "
+    "'Sizing the studies')",
 }
 
 

@@ -391,6 +391,7 @@ def test_reader_and_writer_agree_on_the_version():
 def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
     records = grid({"optima": [61.0, 62.0], "uniform": [60.0, 61.0]})
     for r in records:
+        r["config"]["preset"] = "default"
         r["config"]["distill"]["lr"] = 0.01
         r["provenance"]["ours_options"] = {
             "reward": "relative",
@@ -409,8 +410,9 @@ def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
         }
     text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
     (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
+    why = LR_EVIDENCE["default", 0.01]
     assert line == (
-        f"**Readings.** Distillation lr 0.01 (not the card's 0.001; {LR_EVIDENCE[0.01]}); "
+        f"**Readings.** Distillation lr 0.01 (not the card's 0.001; {why}); "
         "reward=relative, "
         "reward_loss=full, warmup=round-robin, student_init=teacher-layers, "
         "layer_loss_positions=non-pad; student initialisation: teacher-layers, but no module's "
@@ -427,12 +429,17 @@ def test_readings_line_names_lr_against_the_card_and_the_options(tmp_path):
     text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
     (line,) = [ln for ln in text.splitlines() if ln.startswith("**Readings.**")]
     assert "lr 0.001 (the card's value) (1 runs); 0.01 (not the card's 0.001; " in line
-    assert f"{LR_EVIDENCE[0.01]}) (3 runs)" in line
-    # a rate without measured evidence says only that it is not the card's
+    assert f"{why}) (3 runs)" in line
+    # a rate without measured evidence for its preset says only that it is not the card's
     for r in records:
         r["config"]["distill"]["lr"] = 2e-3
     text = write_reports(write_runs(tmp_path / "runs", records), tmp_path / "r")[0].read_text()
     assert "Distillation lr 0.002 (not the card's 0.001); reward=" in text
+    for r in records:
+        r["config"] |= {"preset": "smoke", "distill": r["config"]["distill"] | {"lr": 0.01}}
+    smoke = write_runs(tmp_path / "smoke-runs", records)
+    text = write_reports(smoke, tmp_path / "smoke-reports")[0].read_text()
+    assert "Distillation lr 0.01 (not the card's 0.001); reward=" in text
     assert "teacher-layers, copied into visual (12 tensors); text, text_decoder random" in line
 
 

@@ -60,7 +60,7 @@ def _lr(r: RunRecord) -> str:
         return "not recorded"
     if lr == CARD_LR:
         return f"{lr:g} (the card's value)"
-    why = LR_EVIDENCE.get(lr)
+    why = LR_EVIDENCE.get((r.config.preset, lr))
     return f"{lr:g} (not the card's {CARD_LR:g}{'; ' + why if why else ''})"
 
 

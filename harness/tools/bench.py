@@ -353,19 +353,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(reports_dir: Path, title: str, section: list[str]) -> Path:
-    """`## title` and its lines in `bench.md`, in place of that section: a benchmark run
-    alone (`pytest tests/bench/bench_harness.py -k NAME`) keeps the other figures."""
-    from harness.atomic import write_text
-
-    out = reports_dir / REPORT
-    text = out.read_text() if out.is_file() else ""
-    head, found, rest = text.partition(f"\n## {title}\n")
-    tail = rest[rest.index("\n## ") :] if found and "\n## " in rest else ""
-    write_text(out, "\n".join([head.rstrip("\n"), "", f"## {title}", "", *section, tail]))
-    return out
-
-
 def machine() -> str:
     return (
         f"{platform.machine()}, {platform.processor() or 'cpu'}, torch {torch.__version__}, "

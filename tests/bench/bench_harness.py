@@ -302,4 +302,5 @@ def test_runs_phase_serial_vs_processes(tmp_path):
         f"{bench.machine()}.",
     ]
     RESULTS.setdefault("sections", {})[RUNS_PHASE] = section
-    print(f"\nbench report: {bench.write_section(REPORTS, RUNS_PHASE, section)}")
+    RESULTS["machine"] = bench.machine()
+    print(f"\nbench report: {bench.write(RESULTS, REPORTS)}")  # rows, timings and section
