@@ -42,14 +42,29 @@ def _means(counts: np.ndarray, sums: np.ndarray, seen: np.ndarray) -> np.ndarray
     return out
 
 
-class UCB1(CountsAndSums):
+def _index(counts, sums, seen, scale: float, numerator: float) -> np.ndarray:
+    """``S_k/N_k + scale*sqrt(numerator / N_k)`` for seen arms, +inf (played first) for others."""
+    out = np.full(counts.shape, np.inf)
+    out[seen] = sums[seen] / counts[seen] + scale * np.sqrt(numerator / counts[seen])
+    return out
+
+
+class _IndexPolicy:
+    """Plays the arm with the largest ``index()``, ties going to the generator."""
+
+    select_keys = ("index",)
+
+    def select(self) -> tuple[int, dict[str, np.ndarray]]:
+        index = self.index()
+        return argmax_random_tie(index, self.rng), {"index": index}
+
+
+class UCB1(_IndexPolicy, CountsAndSums):
     """UCB1 (Auer, Cesa-Bianchi and Fischer 2002, Fig. 1).
 
     After arm k's ``n_k``-th play with mapped reward x: ``n_k += 1``, ``S_k += x``. Play
     ``argmax_k S_k/n_k + c*sqrt(2 ln n / n_k)``, n = plays so far.
     """
-
-    select_keys = ("index",)
 
     def __init__(self, n_arms: int, c: float = UCB_C, *, rng: np.random.Generator) -> None:
         if n_arms < 1 or not c >= 0.0:
@@ -58,16 +73,8 @@ class UCB1(CountsAndSums):
         self.c = float(c)
 
     def index(self) -> np.ndarray:
-        seen = self.counts > 0
         n = max(self.counts.sum(), 1.0)
-        out = np.full(self.n_arms, np.inf)
-        bonus = self.c * np.sqrt(2.0 * np.log(n) / self.counts[seen])
-        out[seen] = self.sums[seen] / self.counts[seen] + bonus
-        return out
-
-    def select(self) -> tuple[int, dict[str, np.ndarray]]:
-        index = self.index()
-        return argmax_random_tie(index, self.rng), {"index": index}
+        return _index(self.counts, self.sums, self.counts > 0, self.c, 2.0 * np.log(n))
 
     def update(self, arm: int, reward: float) -> None:
         self.counts[arm] += 1.0
@@ -80,15 +87,13 @@ class UCB1(CountsAndSums):
         return {"n_arms": self.n_arms, "c": self.c}
 
 
-class DiscountedUCB(CountsAndSums):
+class DiscountedUCB(_IndexPolicy, CountsAndSums):
     """D-UCB (Garivier and Moulines 2011).
 
     After every play, for every arm k: ``N_k = gamma*N_k + [a=k]``, ``S_k = gamma*S_k + x*[a=k]``
     (OPTIMA's discounted statistics, spec §4). Play ``argmax_k S_k/N_k + c*2B*sqrt(xi ln n / N_k)``
     with ``n = sum_k N_k`` and B = 1; arms with ``N_k`` below 1e-6 count as unseen.
     """
-
-    select_keys = ("index",)
 
     def __init__(
         self,
@@ -110,14 +115,7 @@ class DiscountedUCB(CountsAndSums):
     def index(self) -> np.ndarray:
         seen = self.counts >= UNSEEN_COUNT
         log_n = max(float(np.log(max(self.counts.sum(), 1.0))), 0.0)
-        out = np.full(self.n_arms, np.inf)
-        bonus = 2.0 * self.c * np.sqrt(self.xi * log_n / self.counts[seen])
-        out[seen] = self.sums[seen] / self.counts[seen] + bonus
-        return out
-
-    def select(self) -> tuple[int, dict[str, np.ndarray]]:
-        index = self.index()
-        return argmax_random_tie(index, self.rng), {"index": index}
+        return _index(self.counts, self.sums, seen, 2.0 * self.c, self.xi * log_n)
 
     def update(self, arm: int, reward: float) -> None:
         self.counts *= self.gamma
@@ -133,15 +131,13 @@ class DiscountedUCB(CountsAndSums):
         return {"n_arms": self.n_arms, "gamma": self.gamma, "c": self.c, "xi": self.xi}
 
 
-class SlidingWindowUCB:
+class SlidingWindowUCB(_IndexPolicy):
     """SW-UCB (Garivier and Moulines 2011).
 
     Statistics over the last ``window`` plays only: ``N_k`` plays of k and ``S_k`` their summed
     mapped rewards. Play ``argmax_k S_k/N_k + c*B*sqrt(xi ln min(t, window) / N_k)``, t = plays so
     far, B = 1; an arm absent from the window is unseen.
     """
-
-    select_keys = ("index",)
 
     def __init__(
         self,
@@ -170,16 +166,8 @@ class SlidingWindowUCB:
 
     def index(self) -> np.ndarray:
         counts, sums = self._window_stats()
-        seen = counts > 0
         log_t = float(np.log(max(min(self.plays, self.window), 1)))
-        out = np.full(self.n_arms, np.inf)
-        bonus = self.c * np.sqrt(self.xi * log_t / counts[seen])
-        out[seen] = sums[seen] / counts[seen] + bonus
-        return out
-
-    def select(self) -> tuple[int, dict[str, np.ndarray]]:
-        index = self.index()
-        return argmax_random_tie(index, self.rng), {"index": index}
+        return _index(counts, sums, counts > 0, self.c, self.xi * log_t)
 
     def update(self, arm: int, reward: float) -> None:
         self.plays += 1

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from bandit_play import picks, play
 
 from baselines import (
     EXP3,
@@ -44,16 +45,6 @@ UPDATES = [(0, 0.6, 0.8), (1, -0.2, 0.4), (0, 0.2, 0.6)]
 
 def _policy_rng() -> np.random.Generator:
     return np.random.default_rng(0)
-
-
-def _run(scheduler, rounds: range) -> list[frozenset[str]]:
-    chosen = []
-    for t in rounds:
-        active = scheduler.choose(t)
-        reward = float(np.mean([MEANS[m] for m in active])) if active else 0.0
-        scheduler.observe(t, active, reward + NOISE[t])
-        chosen.append(active)
-    return chosen
 
 
 # --- the reward mapping -------------------------------------------------------------------
@@ -182,7 +173,7 @@ def test_epsilon_greedy_explores_at_rate_epsilon() -> None:
 def test_thompson_is_optima_without_discounting() -> None:
     s = ThompsonScheduler(MODULES, 0, warmup_rounds=3)
     assert isinstance(s, OptimaScheduler) and s.name == "thompson" and s.bandit.gamma == 1.0
-    chosen = _run(s, range(30))
+    chosen = play(s, range(30), MEANS, NOISE)
     counts = [sum(a == frozenset([m]) for a in chosen) for m in MODULES]
     np.testing.assert_allclose(s.bandit.counts, counts)  # plain counts: nothing decays
 
@@ -192,14 +183,14 @@ def test_thompson_and_optima_share_warmup_and_stream() -> None:
     # only the statistics differ, and after three rounds of warm-up only by discounting.
     thompson = ThompsonScheduler(MODULES, 4, warmup_rounds=3)
     optima = OptimaScheduler(MODULES, 4, warmup_rounds=3)
-    assert _run(thompson, range(3)) == _run(optima, range(3))
+    assert play(thompson, range(3), MEANS, NOISE) == play(optima, range(3), MEANS, NOISE)
     assert thompson.rng.bit_generator.state == optima.rng.bit_generator.state
 
 
 def test_single_module_is_always_the_same_module() -> None:
     s = SingleModuleScheduler(MODULES, 0, "text")
     assert s.name == "single:text"
-    assert _run(s, range(5)) == [frozenset(["text"])] * 5
+    assert play(s, range(5), MEANS, NOISE) == [frozenset(["text"])] * 5
     with pytest.raises(ValueError, match="visual"):
         SingleModuleScheduler(MODULES, 0, "visual")
 
@@ -234,7 +225,7 @@ GOLDEN: dict[str, tuple[object, str]] = {
 
 
 def _letters(scheduler) -> str:
-    return "".join(next(iter(a))[0] for a in _run(scheduler, range(30)))
+    return "".join(m[0] for m in picks(scheduler, range(30), MEANS, NOISE))
 
 
 @pytest.mark.parametrize("kind", GOLDEN)
@@ -256,13 +247,7 @@ def test_every_policy_prefers_the_best_module() -> None:
             assert golden.count("t") > golden.count("m"), kind
     s = EXP3Scheduler(MODULES, 0)
     noise = np.random.default_rng(1).normal(0.0, 0.1, 1000)
-    picks = []
-    for t in range(1000):
-        active = s.choose(t)
-        (module,) = active
-        s.observe(t, active, MEANS[module] + noise[t])
-        picks.append(module)
-    assert picks[500:].count("text") > 400
+    assert picks(s, range(1000), MEANS, noise)[500:].count("text") > 400
 
 
 # --- warm-up, options, state --------------------------------------------------------------
@@ -270,9 +255,10 @@ def test_every_policy_prefers_the_best_module() -> None:
 
 def test_random_warmup_and_subset_arms() -> None:
     s = UCB1Scheduler(MODULES, 0, warmup_rounds=7, arms="subsets")
-    assert _run(s, range(7)) == s.arms  # round-robin over all 7 subsets
+    assert play(s, range(7), MEANS, NOISE) == s.arms  # round-robin over all 7 subsets
     r = UCB1Scheduler(MODULES, 0, warmup="random")
-    assert _run(r, range(10)) != _run(UCB1Scheduler(MODULES, 0), range(10))
+    default = UCB1Scheduler(MODULES, 0)
+    assert play(r, range(10), MEANS, NOISE) != play(default, range(10), MEANS, NOISE)
 
 
 def test_trace_reports_per_arm_statistics() -> None:
@@ -284,7 +270,7 @@ def test_trace_reports_per_arm_statistics() -> None:
     assert set(warm["index"].values()) == {None}  # no index computed in warm-up
     assert set(warm["means"].values()) == {None}  # nan becomes None
     s.observe(0, frozenset(["image"]), 0.5)
-    _run(s, range(1, 3))
+    play(s, range(1, 3), MEANS, NOISE)
     s.choose(3)
     trace = s.trace()
     assert trace["phase"] == "select"

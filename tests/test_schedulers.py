@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from bandit_play import picks, play, reward
 
 import baselines.random_module
 import optima.scheduler
@@ -32,20 +33,6 @@ FACTORIES: dict[str, Callable[[int], object]] = {
 }
 
 
-def _reward(active: frozenset[str], noise: float) -> float:
-    """Deterministic stand-in for the loss decrement: the mean of the active modules' means."""
-    return float(np.mean([MEANS[m] for m in active])) + noise if active else noise
-
-
-def _run(scheduler, rounds: range, noise: np.ndarray) -> list[frozenset[str]]:
-    chosen = []
-    for t in rounds:
-        active = scheduler.choose(t)
-        scheduler.observe(t, active, _reward(active, noise[t]))
-        chosen.append(active)
-    return chosen
-
-
 NOISE = np.random.default_rng(2023).normal(0.0, 0.01, 60)
 
 
@@ -58,7 +45,7 @@ def test_every_scheduler_satisfies_the_contract(kind: str) -> None:
         active = scheduler.choose(t)
         assert isinstance(active, frozenset) and active <= set(MODULES)
         json.dumps(scheduler.trace(), allow_nan=False)  # valid JSON for the run record
-        assert scheduler.observe(t, active, _reward(active, NOISE[t])) is None
+        assert scheduler.observe(t, active, reward(active, MEANS, NOISE[t])) is None
     state = json.loads(json.dumps(scheduler.state_dict(), allow_nan=False))
     fresh = FACTORIES[kind](1)
     assert fresh.load_state_dict(state) is None
@@ -69,7 +56,7 @@ def test_every_scheduler_satisfies_the_contract(kind: str) -> None:
 @pytest.mark.parametrize("kind", FACTORIES)
 def test_state_dict_round_trip_gives_identical_remaining_choices(kind: str) -> None:
     original = FACTORIES[kind](5)
-    _run(original, range(25), NOISE)
+    play(original, range(25), MEANS, NOISE)
     state = json.loads(json.dumps(original.state_dict(), allow_nan=False))
     resumed = FACTORIES[kind](6)  # another seed: everything must come from the state
     resumed.load_state_dict(state)
@@ -77,8 +64,8 @@ def test_state_dict_round_trip_gives_identical_remaining_choices(kind: str) -> N
         a, b = original.choose(t), resumed.choose(t)
         assert a == b
         assert original.trace() == resumed.trace()
-        original.observe(t, a, _reward(a, NOISE[t]))
-        resumed.observe(t, b, _reward(b, NOISE[t]))
+        original.observe(t, a, reward(a, MEANS, NOISE[t]))
+        resumed.observe(t, b, reward(b, MEANS, NOISE[t]))
 
 
 def test_load_rejects_another_schedulers_state() -> None:
@@ -102,7 +89,7 @@ GOLDEN_SEED_0 = [
 
 
 def _golden(seed: int) -> list[str]:
-    return [next(iter(a)) for a in _run(OptimaScheduler(MODULES, seed), range(30), NOISE)]
+    return picks(OptimaScheduler(MODULES, seed), range(30), MEANS, NOISE)
 
 
 def test_golden_arm_sequence() -> None:
@@ -115,7 +102,7 @@ def test_golden_arm_sequence() -> None:
 def test_optima_trace_reports_the_choice() -> None:
     s = OptimaScheduler(MODULES, 0, warmup_rounds=3)
     assert s.trace() == {}
-    _run(s, range(3), NOISE)
+    play(s, range(3), MEANS, NOISE)
     s.choose(3)
     trace = s.trace()
     assert trace["phase"] == "sample"
@@ -150,25 +137,25 @@ def test_subset_arms_have_a_fixed_order_and_joined_names() -> None:
 
 def test_random_warmup_draws_arms_from_the_scheduler_stream() -> None:
     def warmup(seed: int) -> list[frozenset[str]]:
-        return _run(OptimaScheduler(MODULES, seed, warmup="random"), range(10), NOISE)
+        return play(OptimaScheduler(MODULES, seed, warmup="random"), range(10), MEANS, NOISE)
 
     assert warmup(0) == warmup(0)
     assert warmup(0) != warmup(1)
-    assert warmup(0) != _run(OptimaScheduler(MODULES, 0), range(10), NOISE)
+    assert warmup(0) != play(OptimaScheduler(MODULES, 0), range(10), MEANS, NOISE)
 
 
 def test_all_warmup_distills_every_module_and_leaves_the_bandit_empty() -> None:
     s = OptimaScheduler(MODULES, 0, warmup="all", warmup_rounds=4)
-    assert _run(s, range(4), NOISE) == [frozenset(MODULES)] * 4
+    assert play(s, range(4), MEANS, NOISE) == [frozenset(MODULES)] * 4
     assert s.trace()["arm"] == "image+text+multimodal"
     assert not s.bandit.counts.any()  # warm-up rewards never reach the bandit
     # sampling then explores every unseen arm first, as after any warm-up
-    assert {next(iter(a)) for a in _run(s, range(4, 7), NOISE)} == set(MODULES)
+    assert {next(iter(a)) for a in play(s, range(4, 7), MEANS, NOISE)} == set(MODULES)
 
 
 def test_optima_explores_unseen_arms_after_a_short_warmup() -> None:
     s = OptimaScheduler(MODULES, 0, warmup_rounds=1)  # warm-up tries only "image"
-    chosen = _run(s, range(3), NOISE)
+    chosen = play(s, range(3), MEANS, NOISE)
     assert set().union(*chosen) == set(MODULES)
 
 
@@ -176,13 +163,7 @@ def test_optima_beta_prefers_a_clearly_better_module() -> None:
     s = OptimaScheduler(MODULES, 0, posterior="beta")
     means = {"image": 0.2, "text": 0.8, "multimodal": 0.3}
     noise = np.random.default_rng(4).normal(0.0, 0.05, 200)
-    picks = []
-    for t in range(200):
-        active = s.choose(t)
-        (module,) = active
-        s.observe(t, active, means[module] + noise[t])
-        picks.append(module)
-    assert picks[100:].count("text") > 80
+    assert picks(s, range(200), means, noise)[100:].count("text") > 80
 
 
 def test_optima_rejects_a_reward_for_a_set_that_is_not_an_arm() -> None:
@@ -262,7 +243,7 @@ def test_shuffled_warmup_is_a_per_seed_permutation_of_the_arms() -> None:
     orders = set()
     for seed in range(10):
         s = OptimaScheduler(MODULES, seed, warmup="shuffled", warmup_rounds=6)
-        warm = [next(iter(a)) for a in _run(s, range(6), NOISE)]
+        warm = picks(s, range(6), MEANS, NOISE)
         assert sorted(warm[:3]) == sorted(MODULES) and warm[3:] == warm[:3]  # round-robin
         assert OptimaScheduler(MODULES, seed, warmup="shuffled").warmup_order == s.warmup_order
         orders.add(tuple(warm[:3]))

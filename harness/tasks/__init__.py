@@ -35,32 +35,54 @@ class Option:
 
 @dataclass(frozen=True)
 class TaskCard:
+    """One task. Its code sits by convention where its name says (`snli-ve`: the class
+    `SnliVeTask` in harness/tasks/snli_ve.py, `evaluate_files` in tasks/snli_ve_eval.py, the
+    reader harness/data/snli_ve.py); a card names other places to move it."""
+
     name: str
     position: int  # order of the reports, and of the shared tokenizer's corpus (its bits)
-    implementation: str  # "module:Class": data to tensors, head, loss terms, official metric
-    reader: str  # module with `check(root, split, progress) -> dict` (`data check`)
-    evaluate: str  # "module:function" scoring prediction files (`optima-repro evaluate`)
     evaluate_help: str
     evaluate_options: tuple[Option, ...]
-    train_split: str
     eval_split: str
-    extra_eval_splits: tuple[str, ...]
     context_length: int  # tokens, end token included
     teacher_steps: int  # the default preset's fine-tuning steps
     student_steps: int  # the default preset's distillation steps
     display: Display
+    train_split: str = "train"
+    extra_eval_splits: tuple[str, ...] = ()
     curve_every: int = 5  # the default preset's rounds between curve points
     pretraining_corpus: bool = False  # its train text pre-trains the shared teacher
     # its train text trains the synthetic worlds' shared tokenizer: adding a task to that set
     # changes every synthetic study's digits, so a task registered later stays out by default
     tokenizer_corpus: bool = False
+    implementation: str = ""  # "module:Class": data to tensors, head, loss terms, metric
+    reader: str = ""  # module with `check(root, split, progress) -> dict` (`data check`)
+    evaluate: str = ""  # "module:function" scoring prediction files (`optima-repro evaluate`)
     sources: tuple[str, ...] = field(default=())  # files under harness/ shaping its teacher
 
     def __post_init__(self) -> None:
+        module = self.name.replace("-", "_")
+        cls = "".join(part.capitalize() for part in self.name.split("-")) + "Task"
+        defaults = {
+            "implementation": f"harness.tasks.{module}:{cls}",
+            "reader": f"harness.data.{module}",
+            "evaluate": f"harness.tasks.{module}_eval:evaluate_files",
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
         if not self.sources:
             modules = (self.implementation.split(":")[0], self.evaluate.split(":")[0])
             paths = tuple(m.removeprefix("harness.").replace(".", "/") + ".py" for m in modules)
             object.__setattr__(self, "sources", paths)
+
+
+def csv_options(id_column: str) -> tuple[Option, ...]:
+    """`evaluate`'s files for a task scored from a CSV of `<id_column>,prediction` rows."""
+    return (
+        Option("--data", "data_file", "the split's data file"),
+        Option("--predictions", "predictions_file", f"CSV {id_column},prediction"),
+    )
 
 
 _CARDS: dict[str, TaskCard] = {}

@@ -6,17 +6,12 @@ CARD = register(
     TaskCard(
         name="coco",
         position=3,
-        implementation="harness.tasks.coco:CocoTask",
-        reader="harness.data.coco",
-        evaluate="harness.tasks.coco_eval:evaluate_files",
         evaluate_help="BLEU, METEOR, ROUGE-L, CIDEr (pycocoevalcap)",
         evaluate_options=(
             Option("--gt", "gt_file", "COCO captions or Karpathy json"),
             Option("--results", "results_file", '[{"image_id", "caption"}]'),
         ),
-        train_split="train",
         eval_split="test",
-        extra_eval_splits=(),
         context_length=24,
         # a step scores 23 caption tokens (~1.7x a VQA step): fewer distillation steps
         teacher_steps=1000,

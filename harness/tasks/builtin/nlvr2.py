@@ -1,20 +1,13 @@
 """NLVR2: is a statement true of a pair of images; accuracy and consistency."""
 
-from harness.tasks import ACCURACY_POINT, Display, Option, TaskCard, register
+from harness.tasks import ACCURACY_POINT, Display, TaskCard, csv_options, register
 
 CARD = register(
     TaskCard(
         name="nlvr2",
         position=2,
-        implementation="harness.tasks.nlvr2:Nlvr2Task",
-        reader="harness.data.nlvr2",
-        evaluate="harness.tasks.nlvr2_eval:evaluate_files",
         evaluate_help="nlvr2 accuracy (CSV identifier,prediction)",
-        evaluate_options=(
-            Option("--data", "data_file", "the split's data file"),
-            Option("--predictions", "predictions_file", "CSV identifier,prediction"),
-        ),
-        train_split="train",
+        evaluate_options=csv_options("identifier"),
         eval_split="test1",
         extra_eval_splits=("dev",),
         context_length=20,

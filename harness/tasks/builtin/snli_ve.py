@@ -1,20 +1,13 @@
 """SNLI-VE: visual entailment (entailment / neutral / contradiction), scored by accuracy."""
 
-from harness.tasks import ACCURACY_POINT, Display, Option, TaskCard, register
+from harness.tasks import ACCURACY_POINT, Display, TaskCard, csv_options, register
 
 CARD = register(
     TaskCard(
         name="snli-ve",
         position=1,
-        implementation="harness.tasks.snli_ve:SnliVeTask",
-        reader="harness.data.snli_ve",
-        evaluate="harness.tasks.snli_ve_eval:evaluate_files",
         evaluate_help="snli-ve accuracy (CSV pairID,prediction)",
-        evaluate_options=(
-            Option("--data", "data_file", "the split's data file"),
-            Option("--predictions", "predictions_file", "CSV pairID,prediction"),
-        ),
-        train_split="train",
+        evaluate_options=csv_options("pairID"),
         eval_split="test",
         extra_eval_splits=("dev",),
         context_length=16,

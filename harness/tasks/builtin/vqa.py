@@ -6,9 +6,6 @@ CARD = register(
     TaskCard(
         name="vqa",
         position=0,
-        implementation="harness.tasks.vqa:VqaTask",
-        reader="harness.data.vqa",
-        evaluate="harness.tasks.vqa_eval:evaluate_files",
         evaluate_help="official VQA accuracy",
         evaluate_options=(
             Option("--questions", "questions_file", "the split's questions json"),
@@ -17,7 +14,6 @@ CARD = register(
         ),
         train_split="train2014",
         eval_split="val2014",
-        extra_eval_splits=(),
         context_length=16,
         # from the pre-trained model: 87.0 after 750 steps, 88.3 after 1,000 (2 CPU cores)
         teacher_steps=1000,
