@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data.images import ImageFolders, decode_all, path_problem
+from harness.data.images import ImageFolders, keep_decodable, path_problem
 from harness.data.json_fields import (
     check_fields,
     first_seen,
@@ -134,12 +134,15 @@ def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
     with gc_paused():
         data, records = _read(Path(root), split, check_images=True)
     path = karpathy_path(data.root)
-    refs = {im.path: (path, f"cocoid {im.cocoid}", "filename") for im in data.images}
-    bad = decode_all(refs, progress=progress, desc=f"{split} images")
-    images = [im for im in data.images if im.path not in bad]
-    if not images:
-        raise DataError(path, f"no image of split {split!r} is readable")
-    records = [r for r, im in zip(records, data.images, strict=True) if im.path not in bad]
+    kept = keep_decodable(
+        list(zip(data.images, records, strict=True)),
+        lambda pair: ((pair[0].path, f"cocoid {pair[0].cocoid}", "filename"),),
+        path,
+        split=split,
+        what="image",
+        progress=progress,
+    )
+    images, records = [im for im, _ in kept], [r for _, r in kept]
     per_image = [len(im.captions) for im in images]
     karpathy = Counter(r.split for r in records)
     return {

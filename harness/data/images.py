@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -25,6 +26,8 @@ from harness.data.files import open_regular, os_problem, stat_problem
 from harness.data.json_fields import text_problem
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
+
+T = TypeVar("T")
 
 _SEPARATORS = re.compile(r"[/\\]")
 
@@ -128,13 +131,24 @@ def load_image(path: Path, size: int) -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def decode_all(
-    images: Mapping[Path, tuple[str | Path, str, str]], *, progress: bool, desc: str = "images"
-) -> set[Path]:
-    """Decode every image of ``images`` (image -> the data file, record and field of the first
-    record that refers to it), as ``data check`` does, on a few threads (decoders release the
-    GIL). A failure names the image and that record; it is raised, or with
-    ``--skip-bad-records`` collected. Gives the images that failed."""
+def keep_decodable(
+    items: Sequence[T],
+    refs: Callable[[T], Iterable[tuple[Path, str, str]]],
+    data_file: Path,
+    *,
+    split: str,
+    what: str,
+    progress: bool,
+) -> list[T]:
+    """The items whose images all decode, as ``data check`` decodes them: every image once, on
+    a few threads (decoders release the GIL). ``refs(item)`` gives (image, record, field) for
+    each image of an item; a failure names the image and the first record referring to it in
+    ``data_file``, and is raised or, with ``--skip-bad-records``, drops every item using it.
+    No item left is an error."""
+    images: dict[Path, tuple[str, str]] = {}
+    for item in items:
+        for image, record, field in refs(item):
+            images.setdefault(image, (record, field))
     paths = list(images)
 
     def attempt(path: Path) -> str | None:
@@ -147,13 +161,18 @@ def decode_all(
     bad: set[Path] = set()
     pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
     try:
-        results = tqdm(pool.map(attempt, paths), total=len(paths), desc=desc, disable=not progress)
+        results = tqdm(
+            pool.map(attempt, paths), total=len(paths), desc=f"{split} images", disable=not progress
+        )
         for path, problem in zip(paths, results, strict=True):
             if problem is not None:
-                source, record, field = images[path]
-                err = DataError(source, f"image {path}: {problem}", record=record, field=field)
+                record, field = images[path]
+                err = DataError(data_file, f"image {path}: {problem}", record=record, field=field)
                 skip_or_raise(err)
                 bad.add(path)
     finally:
         pool.shutdown(cancel_futures=True)  # a raised error does not wait for the rest
-    return bad
+    kept = [item for item in items if not any(image in bad for image, _, _ in refs(item))]
+    if not kept:
+        raise DataError(data_file, f"no {what} of split {split!r} has every image readable")
+    return kept

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.files import read_bytes
-from harness.data.images import ImageFolders, decode_all
+from harness.data.images import ImageFolders, keep_decodable
 from harness.data.json_fields import check_text, expected, first_seen, parse_json, show
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
@@ -168,14 +168,15 @@ def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
     """The JSON summary printed by ``optima-repro data check nlvr2``; every image is decoded."""
     data = read_nlvr2(root, split, check_images=True)
     path = data_path(data.root, split)
-    refs: dict[Path, tuple[Path, str, str]] = {}
-    for e in data.examples:
-        for image in (e.left_path, e.right_path):
-            refs.setdefault(image, (path, e.identifier, _image_field(split)))
-    bad = decode_all(refs, progress=progress, desc=f"{split} images")
-    examples = [e for e in data.examples if e.left_path not in bad and e.right_path not in bad]
-    if not examples:
-        raise DataError(path, "no example of the split has two readable images")
+    field = _image_field(split)
+    examples = keep_decodable(
+        data.examples,
+        lambda e: ((image, e.identifier, field) for image in (e.left_path, e.right_path)),
+        path,
+        split=split,
+        what="example",
+        progress=progress,
+    )
     labels = [e.label for e in examples if e.label is not None]
     return {
         "dataset": "nlvr2",

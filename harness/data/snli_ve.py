@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.files import open_regular
-from harness.data.images import ImageFolders, decode_all, path_problem
+from harness.data.images import ImageFolders, keep_decodable, path_problem
 from harness.data.json_fields import check_text, first_seen, parse_json, show
 from harness.data.skips import skip_or_raise
 from harness.errors import DataError
@@ -158,13 +158,14 @@ def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
     decoded."""
     data = read_snli_ve(root, split, check_images=True)
     path = data_path(data.root, split)
-    refs: dict[Path, tuple[Path, str, str]] = {}
-    for e in data.examples:
-        refs.setdefault(e.image_path, (path, f"pairID {e.pair_id}", IMAGE_ID_FIELDS[0]))
-    bad = decode_all(refs, progress=progress, desc=f"{split} images")
-    examples = [e for e in data.examples if e.image_path not in bad]
-    if not examples:
-        raise DataError(path, "no example of the split has a readable image")
+    examples = keep_decodable(
+        data.examples,
+        lambda e: ((e.image_path, f"pairID {e.pair_id}", IMAGE_ID_FIELDS[0]),),
+        path,
+        split=split,
+        what="example",
+        progress=progress,
+    )
     labels = Counter(e.label for e in examples if e.label is not None)
     return {
         "dataset": "snli_ve",

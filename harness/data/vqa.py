@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data.images import ImageFolders, decode_all
+from harness.data.images import ImageFolders, keep_decodable
 from harness.data.json_fields import (
     check_fields,
     first_seen,
@@ -206,13 +206,14 @@ def check(root: Path, split: str, *, progress: bool = False) -> dict[str, Any]:
     """The JSON summary printed by ``optima-repro data check vqa``; every image is decoded."""
     data = read_vqa(root, split, check_images=True)
     q_path = questions_path(data.root, split)
-    refs: dict[Path, tuple[Path, str, str]] = {}
-    for q in data.questions:
-        refs.setdefault(q.image_path, (q_path, _rec(q.question_id), "image_id"))
-    bad = decode_all(refs, progress=progress, desc=f"{split} images")
-    questions = [q for q in data.questions if q.image_path not in bad]
-    if not questions:
-        raise DataError(q_path, "no question of the split has a readable image")
+    questions = keep_decodable(
+        data.questions,
+        lambda q: ((q.image_path, _rec(q.question_id), "image_id"),),
+        q_path,
+        split=split,
+        what="question",
+        progress=progress,
+    )
     annotated = [q for q in questions if q.answers is not None]
     forms: Counter[str] = Counter()
     for q in annotated:
