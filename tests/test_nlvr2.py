@@ -372,10 +372,11 @@ def test_predictions_csv_errors(tmp_path: Path, text: str, message: str) -> None
 def test_missing_and_extra_predictions_are_named(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("dev-850-0-0,True\ndev-850-1-0,False\ndev-850-0-1,True\n")
-    with pytest.raises(DataError, match=r"no prediction for 1 of 4 examples: 'dev-850-1-1'"):
+    missing = r"no prediction for 1 example\(s\) of dev.json: 'dev-850-1-1'"
+    with pytest.raises(DataError, match=missing):
         evaluate_files(FIXTURES / "dev.json", path)
     path.write_text(path.read_text() + "dev-850-1-1,True\ndev-9-0-0,True\n")
-    with pytest.raises(DataError, match=r"1 predictions for identifiers not in dev.json: 'dev-9"):
+    with pytest.raises(DataError, match=r"1 identifier\(s\) not in dev.json: 'dev-9"):
         evaluate_files(FIXTURES / "dev.json", path)
     with pytest.raises(DataError, match="file not found"):
         evaluate_files(FIXTURES / "dev.json", tmp_path / "absent.csv")

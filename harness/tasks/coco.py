@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +14,9 @@ from torch import nn
 
 from harness.data.coco import CocoSplit, read_coco
 from harness.data.image_store import ImageStore, to_model_input
-from harness.data.synthetic.cache import ensure_world
 from harness.data.synthetic.coco import coco_world_spec, write_coco_world
 from harness.tasks import coco_eval
+from harness.tasks.common import Task
 
 SCORES = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 
@@ -36,10 +35,12 @@ class CaptionExamples:
         return self.tokens.shape[0]
 
 
-class CocoTask:
+class CocoTask(Task):
     name = "coco"
     primary = "CIDEr"
     metric_name = "CIDEr (x100, pycocoevalcap)"
+    reader = staticmethod(read_coco)
+    world = (coco_world_spec, write_coco_world)
     evaluator = {"name": coco_eval.EVALUATOR}
     views = 1
 
@@ -51,15 +52,6 @@ class CocoTask:
     @classmethod
     def from_train(cls, train: CocoSplit, cfg) -> CocoTask:
         return cls(beam_size=cfg.extra.get("beam_size", 3), max_length=cfg.context_length)
-
-    @staticmethod
-    def ensure_world(cache_dir: Path, name: str, progress: bool = True) -> Path:
-        spec = coco_world_spec(name)
-        return ensure_world(cache_dir, f"coco-{name}", spec, write_coco_world, progress=progress)
-
-    @staticmethod
-    def read(root: Path, split: str) -> CocoSplit:
-        return read_coco(root, split)
 
     @staticmethod
     def texts(split: CocoSplit) -> list[str]:
@@ -98,10 +90,6 @@ class CocoTask:
             "image_index": ex.image_index[index],
             "text": ex.tokens[index].to(device),
         }
-
-    @staticmethod
-    def forward(model: nn.Module, batch: dict) -> dict:
-        return model(batch["images"], batch["text"])
 
     def _targets(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Next tokens and where they are real (logits[:, t] predicts text[:, t + 1])."""

@@ -24,6 +24,7 @@ from harness.data.coco import parse_karpathy
 from harness.data.json_fields import check_text, first_seen, is_int, load_json, show
 from harness.errors import DataError
 from harness.java import ensure_java_on_path
+from harness.tasks.coverage import check_covered, some
 
 EVALUATOR = "pycocoevalcap 1.2 (PTB tokenizer, Bleu(4), Meteor 1.5, Rouge-L, CIDEr-D)"
 SCALE = "fractions as pycocoevalcap returns them (CIDEr about 0-10); papers print x100"
@@ -270,7 +271,7 @@ def _coco_references(doc: dict[str, Any], file: str) -> dict[Hashable, list[str]
     bare = [k for k, v in gts.items() if not v]
     if bare:
         raise DataError(
-            file, f"{len(bare)} image(s) without a caption: {_some(bare)}", field="images"
+            file, f"{len(bare)} image(s) without a caption: {some(bare)}", field="images"
         )
     return gts
 
@@ -315,19 +316,10 @@ def _results(
             )
         first[image_id] = i
         res[image_id] = rec["caption"]
-    missing = [k for k in gts if k not in res]
-    if missing:
-        raise DataError(
-            file,
-            f"no caption for {len(missing)} image(s) of {gt_file}: {_some(missing)}",
-            field="image_id",
-        )
+    check_covered(
+        gts, res, file=file, field="image_id", noun="image", reference=gt_file, what="caption"
+    )
     return res
-
-
-def _some(ids: Sequence[Any], limit: int = 10) -> str:
-    more = f" (and {len(ids) - limit} more)" if len(ids) > limit else ""
-    return ", ".join(repr(i) for i in ids[:limit]) + more
 
 
 def _drain(meteor: Any) -> str:

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from harness.errors import DataError
+from harness.tasks.coverage import check_covered, check_known
 from harness.tasks.predictions_csv import read_predictions_csv
 
 EVALUATOR = "lil-lab/nlvr nlvr2/eval/metrics.py (reimplemented)"
@@ -57,22 +58,10 @@ def evaluate(
     """Accuracy and consistency, as fractions, of ``predictions`` (identifier -> True/False)."""
     if not examples:
         raise DataError(data_file, "no examples to evaluate")
-    wanted = {e.identifier for e in examples}
-    missing = [e.identifier for e in examples if e.identifier not in predictions]
-    if missing:
-        raise DataError(
-            predictions_file,
-            f"no prediction for {len(missing)} of {len(examples)} examples: {_some(missing)}",
-            field="identifier",
-        )
-    extra = [i for i in predictions if i not in wanted]
-    if extra:
-        raise DataError(
-            predictions_file,
-            f"{len(extra)} predictions for identifiers not in {Path(data_file).name}: "
-            f"{_some(extra)}",
-            field="identifier",
-        )
+    wanted = [e.identifier for e in examples]
+    ids = {"file": predictions_file, "field": "identifier", "reference": Path(data_file).name}
+    check_covered(wanted, predictions, noun="example", **ids)
+    check_known(predictions, set(wanted), noun="identifier", **ids)
     correct = 0
     consistent: dict[str, bool] = {}
     for e in examples:
@@ -112,8 +101,3 @@ def evaluate_files(data_file: Path, predictions_file: Path) -> dict[str, float]:
     records, _ = load_records(Path(data_file))
     predictions = read_predictions(Path(predictions_file))
     return evaluate(records, predictions, data_file=data_file, predictions_file=predictions_file)
-
-
-def _some(ids: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(i) for i in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.data.snli_ve import LABELS, NO_CONSENSUS, SnliVeExample, read_jsonl
 from harness.errors import DataError
+from harness.tasks.coverage import check_covered, check_known
 from harness.tasks.predictions_csv import read_predictions_csv
 
 PREDICTIONS_HEADER: tuple[str, str] = ("pairID", "prediction")
@@ -41,20 +42,9 @@ def evaluate(
     golds, skipped = _gold(examples_or_records, data_file)
     skip = skipped | set(ignored)
     preds = {pid: p for pid, p in predictions.items() if pid in golds or pid not in skip}
-    missing = [pid for pid in golds if pid not in preds]
-    if missing:
-        raise DataError(
-            predictions_file,
-            f"no prediction for {len(missing)} pair(s) of {data_file}: {_some(missing)}",
-            field="pairID",
-        )
-    extra = [pid for pid in preds if pid not in golds]
-    if extra:
-        raise DataError(
-            predictions_file,
-            f"{len(extra)} pairID(s) not in {data_file}: {_some(extra)}",
-            field="pairID",
-        )
+    ids = {"file": predictions_file, "field": "pairID", "reference": data_file}
+    check_covered(golds, preds, noun="pair", **ids)
+    check_known(preds, golds, noun="pairID", **ids)
     for pid, label in preds.items():
         if label not in LABELS:
             raise DataError(
@@ -135,8 +125,3 @@ def _gold(
     if not labels:
         raise DataError(file, "no labelled pairs to score")
     return labels, skipped
-
-
-def _some(ids: list[str], limit: int = 10) -> str:
-    more = f" (and {len(ids) - limit} more)" if len(ids) > limit else ""
-    return ", ".join(ids[:limit]) + more

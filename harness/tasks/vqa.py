@@ -9,20 +9,18 @@ against the teacher's sigmoid probabilities minus their entropy; spec/optima.md 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from harness.data.image_store import ImageStore, to_model_input
-from harness.data.synthetic.cache import ensure_world
 from harness.data.synthetic.vqa import vqa_world_spec, write_vqa_world
 from harness.data.tokenizer import Tokenizer
 from harness.data.vqa import VqaSplit, answer_vocab, read_vqa
 from harness.models.heads import ClassifierHead
 from harness.tasks import vqa_eval
-from harness.tasks.common import predict_logits
+from harness.tasks.common import Task
 
 MAX_TARGETS = 10  # at most 10 distinct answers per question
 
@@ -42,30 +40,21 @@ class Examples:
         return self.tokens.shape[0]
 
 
-class VqaTask:
+class VqaTask(Task):
     name = "vqa"
     primary = "overall"
     metric_name = "VQA accuracy (official, %)"
+    reader = staticmethod(read_vqa)
+    world = (vqa_world_spec, write_vqa_world)
+    evaluator = {"name": vqa_eval.EVALUATOR, "implementation": "harness.tasks.vqa_eval"}
 
     def __init__(self, answers: list[str]) -> None:
         self.answers = answers
         self.answer_id = {a: i for i, a in enumerate(answers)}
 
-    evaluator = {"name": vqa_eval.EVALUATOR, "implementation": "harness.tasks.vqa_eval"}
-
     @classmethod
     def from_train(cls, train: VqaSplit, cfg) -> VqaTask:
         return cls(answer_vocab(train, cfg.answer_top_k))
-
-    @staticmethod
-    def ensure_world(cache_dir: Path, name: str, progress: bool = True) -> Path:
-        return ensure_world(
-            cache_dir, f"vqa-{name}", vqa_world_spec(name), write_vqa_world, progress=progress
-        )
-
-    @staticmethod
-    def read(root: Path, split: str) -> VqaSplit:
-        return read_vqa(root, split)
 
     @staticmethod
     def texts(split: VqaSplit) -> list[str]:
@@ -122,10 +111,6 @@ class VqaTask:
         }
 
     @staticmethod
-    def forward(model: nn.Module, batch: dict) -> dict:
-        return model(batch["images"], batch["text"])
-
-    @staticmethod
     def task_loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """BCE against soft scores, summed over answers (the usual VQA scaling)."""
         loss = F.binary_cross_entropy_with_logits(logits, batch["target"], reduction="none")
@@ -149,10 +134,6 @@ class VqaTask:
         kl = bce - entropy
         kl = kl + (kl.clamp_min(0) - kl).detach()  # value >= 0, gradient untouched
         return kl.sum(dim=1).mean() * tau**2
-
-    def evaluate(self, model: nn.Module, ex: Examples, device, batch_size: int) -> dict:
-        logits = predict_logits(self, model, ex, device, batch_size)
-        return self.metrics(ex, self.predictions(logits))
 
     def baseline(self, train: VqaSplit, ex: Examples) -> tuple[str, dict]:
         top = self.answers[0]  # the vocabulary is sorted by train frequency

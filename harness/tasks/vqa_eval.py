@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.data.json_fields import check_text, first_seen, is_int, load_json, show
 from harness.errors import DataError
+from harness.tasks.coverage import check_covered, check_known
 
 EVALUATOR = "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (reimplemented)"
 
@@ -198,20 +199,9 @@ def evaluate(
     anns = _annotations(annotations, annotations_file)
     _same_ids(question_ids, anns, questions_file, annotations_file)
     predictions = _predictions(results, results_file)
-    missing = [qid for qid in anns if qid not in predictions]
-    if missing:
-        raise DataError(
-            results_file,
-            f"no prediction for {len(missing)} question(s) of {annotations_file}: {_some(missing)}",
-            field="question_id",
-        )
-    extra = [qid for qid in predictions if qid not in anns]
-    if extra:
-        raise DataError(
-            results_file,
-            f"{len(extra)} question id(s) not in {annotations_file}: {_some(extra)}",
-            field="question_id",
-        )
+    ids = {"file": results_file, "field": "question_id", "reference": annotations_file}
+    check_covered(anns, predictions, noun="question", **ids)
+    check_known(predictions, anns, noun="question id", **ids)
 
     overall: list[float] = []
     per_answer_type: dict[str, list[float]] = {}
@@ -230,11 +220,6 @@ def evaluate(
 
 def _percent(scores: list[float]) -> float:
     return 100 * float(sum(scores)) / len(scores)
-
-
-def _some(ids: Sequence[Any], limit: int = 10) -> str:
-    more = f" (and {len(ids) - limit} more)" if len(ids) > limit else ""
-    return ", ".join(str(i) for i in ids[:limit]) + more
 
 
 def _records(doc: Any, key: str, file: str) -> list[Any]:
@@ -285,21 +270,18 @@ def _annotations(doc: Any, file: str) -> dict[int, Mapping[str, Any]]:
 def _same_ids(
     question_ids: set[int], anns: Mapping[int, Any], questions_file: str, annotations_file: str
 ) -> None:
-    orphans = [qid for qid in anns if qid not in question_ids]
-    if orphans:
-        raise DataError(
-            annotations_file,
-            f"{len(orphans)} annotation(s) with no question in {questions_file}: {_some(orphans)}",
-            field="question_id",
-        )
-    unanswered = sorted(question_ids - anns.keys())
-    if unanswered:
-        raise DataError(
-            questions_file,
-            f"{len(unanswered)} question(s) with no annotation in {annotations_file}: "
-            f"{_some(unanswered)}",
-            field="question_id",
-        )
+    check_known(
+        anns,
+        question_ids,
+        file=annotations_file,
+        field="question_id",
+        noun="annotation",
+        reference=questions_file,
+    )
+    check_covered(
+        sorted(question_ids), anns, file=questions_file, field="question_id", noun="question",
+        reference=annotations_file, what="annotation",
+    )  # fmt: skip
 
 
 def _predictions(results: Any, file: str) -> dict[int, str]:
