@@ -2,7 +2,6 @@
 a corrupted teacher cache, damaged checkpoints (issue: resume after any crash)."""
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from cli_process import run_cli
 
 from harness.checkpoint import Checkpoints
 from harness.cli import main
@@ -20,14 +20,7 @@ SMOKE = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
 
 
 def _cli(workdir, *extra, env=None):
-    argv = [*SMOKE, "--workdir", str(workdir), "--reports", str(workdir / "reports"), *extra]
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *argv],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli([*SMOKE, *extra], workdir, env)
 
 
 def _record(workdir, scheduler="optima", seed=0):

@@ -2,13 +2,11 @@
 step once (TensorBoard's purge of what a killed process wrote past its last checkpoint)."""
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
+from cli_process import run_cli
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -26,14 +24,7 @@ ARGV += ["--max-steps", "24", "--set", "eval_every_rounds=2", "--set", "tensorbo
 
 
 def _cli(workdir, env=None):
-    argv = [*ARGV, "--workdir", str(workdir), "--reports", str(workdir / "reports")]
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *argv],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(ARGV, workdir, env)
 
 
 def _raw_steps(folder, tag):

@@ -191,26 +191,28 @@ def numerics_step_seconds(mode: str, threads: int, steps: int, workdir: Path) ->
     """Seconds per cached-teacher training step of the default preset, in a fresh process
     whose kernels are `mode`'s (they are chosen once per process, before its first tensor
     operation, so each mode needs its own process)."""
+    return float(_fresh_process(mode, "_mode_step", mode, threads, steps, workdir))
+
+
+def _fresh_process(mode: str, function: str, *args) -> str:
+    """The last line printed by `bench.<function>(*args)` (arguments as strings) in a new
+    Python process whose kernels are `mode`'s and whose environment holds no numerics
+    setting of this one's."""
     code = (
         "import sys\n"
         "from harness.numerics import set_environment\n"
         "set_environment(sys.argv[1])\n"
         "from harness.tools import bench\n"
-        "mode, threads, steps, workdir = sys.argv[1:]\n"
-        "print(bench._mode_step(mode, int(threads), int(steps), workdir))"
+        "print(getattr(bench, sys.argv[2])(*sys.argv[3:]))"
     )
     env = {k: v for k, v in os.environ.items() if k not in numerics.ENVIRONMENT}
-    out = subprocess.run(
-        [sys.executable, "-c", code, mode, str(threads), str(steps), str(workdir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    argv = [sys.executable, "-c", code, mode, function, *map(str, args)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
-def _mode_step(mode: str, threads: int, steps: int, workdir: str) -> float:
+def _mode_step(mode: str, threads: str, steps: str, workdir: str) -> float:
+    threads, steps = int(threads), int(steps)  # from `_fresh_process`'s command line
     numerics.settle(NumericsConfig(mode=mode, threads=threads), threads)
     b = Bench.build(Path(workdir))
     step = b.harness_step("cached")
@@ -265,26 +267,13 @@ def precision_step(precision: str, steps: int, workdir: Path) -> dict[str, float
     bf16) with a run's numerics (portable, 1 thread), and the process's resident memory
     before the steps and at its peak during them (MiB): a fresh process per call, since the
     kernels are chosen once per process and its peak cannot be lowered again."""
-    code = (
-        "import sys\n"
-        "from harness.numerics import set_environment\n"
-        "set_environment('portable')\n"
-        "from harness.tools import bench\n"
-        "print(bench._precision_step(sys.argv[1], int(sys.argv[2]), sys.argv[3]))"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in numerics.ENVIRONMENT}
-    out = subprocess.run(
-        [sys.executable, "-c", code, precision, str(steps), str(workdir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seconds, base, peak = map(float, out.stdout.strip().splitlines()[-1].split())
+    out = _fresh_process("portable", "_precision_step", precision, steps, workdir)
+    seconds, base, peak = map(float, out.split())
     return {"seconds": seconds, "rss_before_mib": base, "rss_peak_mib": peak}
 
 
-def _precision_step(precision: str, steps: int, workdir: str) -> str:
+def _precision_step(precision: str, steps: str, workdir: str) -> str:
+    steps = int(steps)  # from `_fresh_process`'s command line
     numerics.settle(NumericsConfig(), NumericsConfig().threads)
     b = Bench.build(Path(workdir))
     if precision == "bf16":  # the teacher-output cache a bf16 run stores, in its place
