@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from harness.cli import main
+from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS, parse_seeds
 from harness.models.coca import MODULES
 from harness.tools import bench
 from optima import OptimaScheduler
@@ -237,9 +238,11 @@ def test_reproduce_wall_time(tmp_path):
     argv = ["reproduce", "vqa", "--quiet", "--workdir", str(tmp_path / "d")]
     assert main([*argv, "--reports", str(tmp_path / "rd")]) == 0
     full = time.perf_counter() - start
+    seeds = parse_seeds(SEEDS["default"])
+    grid = f"{', '.join(COMPARED)} x {len(seeds)} seeds, the other rows x {DESCRIPTIVE_SEEDS}"
     RESULTS["rows"].append(
         (
-            "`reproduce vqa` (default preset, 4 schedulers x 3 seeds), cold: pretraining included",
+            f"`reproduce vqa` (default preset: {grid}), cold: pretraining included",
             f"{full / 60:.1f} min",
             "< 15 min",
         )
