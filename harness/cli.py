@@ -57,13 +57,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     executor = executors.from_args(args, cfg, backend.distributed)
     progress = not args.quiet
     study = prepare(cfg, args.data_root, args.workdir, backend, progress, args.skip_bad_records)
-    grid = Grid.of(cfg.hash(), rows, study.data["sha256"])
+    grid = Grid.of(cfg.hash(), rows, study.data.sha256)
     records = executor.run_grids([(study, grid.runs)], progress)
     if backend.is_main:
         for path in write_reports(args.workdir / "runs", args.reports, {cfg.task: grid}):
             print(f"report: {path}")
     close(backend)
-    return 0 if all(r and r["status"] == "complete" for r in records) else 1
+    return 0 if all(r and r.complete for r in records) else 1
 
 
 def _teacher(args: argparse.Namespace) -> int:

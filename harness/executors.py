@@ -127,7 +127,7 @@ def run_job(job: Job) -> str:
     print(f"{job}: on {socket.gethostname()}, pid {os.getpid()}", flush=True)
     run_once(study, job.scheduler, job.seed, wait=True, progress=False)
     record = read_record(run_dir(job.study_dir, job.scheduler, job.seed) / RECORD)
-    return record["status"] if record else "no record"
+    return record.status if record else "no record"
 
 
 class SubmititRun:

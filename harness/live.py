@@ -19,8 +19,12 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.records import Round
 
 
 def live_dir(run_folder: Path) -> Path:
@@ -58,7 +62,7 @@ class LiveView:
         first: int,
         names: Sequence[str],
         steps: Sequence[Sequence[float]],
-        record: dict,
+        record: Round,
         modules: Sequence[str],
         train_seconds: float,
     ) -> None:
@@ -69,19 +73,19 @@ class LiveView:
             for name, value in zip(names, values, strict=True):
                 w.add_scalar(f"train/{name}", value, first + i)
         end = first + len(steps) - 1
-        w.add_scalar("round/reward", record["reward"], end)
-        w.add_scalar("round/objective_before", record["objective_before"], end)
-        w.add_scalar("round/objective_after", record["objective_after"], end)
-        w.add_scalar("round/lr", record["lr"], end)
+        w.add_scalar("round/reward", record.reward, end)
+        w.add_scalar("round/objective_before", record.objective_before, end)
+        w.add_scalar("round/objective_after", record.objective_after, end)
+        w.add_scalar("round/lr", record.lr, end)
         for m in modules:
-            w.add_scalar(f"active/{m}", float(m in record["active"]), end)
-        for arm, mean in (record["scheduler"].get("posterior_means") or {}).items():
+            w.add_scalar(f"active/{m}", float(m in record.active), end)
+        for arm, mean in (record.bandit.posterior_means if record.bandit else {}).items():
             if mean is not None and math.isfinite(mean):
                 w.add_scalar(f"posterior_mean/{arm}", mean, end)
-        for name, value in record["reward_set"].items():
+        for name, value in record.reward_set.items():
             w.add_scalar(f"reward_set/{name}", value, end)
-        if "eval" in record:
-            w.add_scalar("eval/primary", record["eval"]["primary"], end)
+        if record.eval is not None:
+            w.add_scalar("eval/primary", record.eval.primary, end)
         done = end + 1
         w.add_scalar("time/steps_per_second", len(steps) / train_seconds, end)
         per_step = (time.perf_counter() - self.started) / (done - self.first_step)

@@ -19,6 +19,7 @@ from harness.models.build import module_shapes
 from harness.models.presets import PRETRAINED_ONLY
 from harness.numerics import settle
 from harness.pretrain import ensure_pretrained, shared_tokenizer
+from harness.records import DataProvenance
 from harness.tasks import get_task
 from harness.teacher import Teacher, ensure_teacher
 
@@ -55,7 +56,7 @@ class Prepared:
     evaluation: object
     extra: dict
     teacher: Teacher
-    data: dict
+    data: DataProvenance
 
 
 def study_tokenizer(
@@ -160,20 +161,19 @@ def prepare_teacher(
         progress,
         pretrained,
     )
-    data = {
-        "root": str(root),
-        "source": source,
-        "sha256": data_sha,
-        "splits": {
+    data = DataProvenance(
+        root=str(root),
+        source=source,
+        sha256=data_sha,
+        splits={
             cfg.train_split: len(train),
             cfg.eval_split: len(evaluation),
             **{name: len(ex) for name, ex in extra.items()},
         },
-        "tokenizer_sha256": tokenizer.sha256,
-        "pretrained": str(pretrained.path) if pretrained else None,
-    }
-    if skip_bad_records:
-        data["skipped_records"] = [str(err) for err in bad]
+        tokenizer_sha256=tokenizer.sha256,
+        pretrained=str(pretrained.path) if pretrained else None,
+        skipped_records=tuple(str(err) for err in bad) if skip_bad_records else None,
+    )
     return Prepared(task, tokenizer, train_split, train, evaluation, extra, teacher, data)
 
 

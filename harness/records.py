@@ -66,6 +66,9 @@ class Eval:
     step: int
     primary: float
 
+    def to_json(self) -> dict:
+        return {"step": self.step, "primary": self.primary}
+
 
 @dataclass(frozen=True)
 class BanditTrace:
@@ -88,24 +91,77 @@ class Round:
     train: dict[str, float]  # mean loss terms over the round: loss, task, pred, layer/<module>
     reward_set: dict[str, float]
     lr: float
-    bandit: BanditTrace | None  # None for schedulers that keep no posterior
-    eval: Eval | None
+    scheduler: dict[str, Any]  # the scheduler's own trace of its choice (`trace()`), as written
+    eval: Eval | None = None
+
+    @property
+    def bandit(self) -> BanditTrace | None:
+        """The trace of a scheduler that keeps a posterior (OPTIMA); None for the others."""
+        s = self.scheduler
+        if "posterior_means" not in s:
+            return None
+        samples, counts = s.get("samples", {}), s.get("counts", {})
+        return BanditTrace(s["phase"], s.get("arm"), s["posterior_means"], samples, counts)
+
+    def to_json(self) -> dict:
+        out = {
+            "round": self.index,
+            "active": list(self.active),
+            "reward": self.reward,
+            "objective_before": self.objective_before,
+            "objective_after": self.objective_after,
+            "train": self.train,
+            "reward_set": self.reward_set,
+            "lr": self.lr,
+            "scheduler": self.scheduler,
+        }
+        if self.eval is not None:
+            out["eval"] = self.eval.to_json()
+        return out
 
 
 @dataclass(frozen=True)
 class RecordConfig:
-    """The resolved study config; the fields the report quotes, and the rest as written."""
+    """The resolved study config as written (`StudyConfig.to_dict()`); the fields the report
+    quotes are read through properties, checked when the record is read."""
 
-    preset: str
-    teacher_model: str
-    student: str
-    steps: int
-    rounds: int
-    warmup_rounds: int
-    gamma: float
-    alpha: tuple[float, ...]
-    eval_split: str
     resolved: dict[str, Any] = field(repr=False)
+
+    @property
+    def preset(self) -> str:
+        return self.resolved["preset"]
+
+    @property
+    def teacher_model(self) -> str:
+        return self.resolved["teacher"]["model"]
+
+    @property
+    def student(self) -> str:
+        return self.resolved["distill"]["student"]
+
+    @property
+    def steps(self) -> int:
+        return self.resolved["distill"]["steps"]
+
+    @property
+    def rounds(self) -> int:
+        return self.resolved["distill"]["rounds"]
+
+    @property
+    def warmup_rounds(self) -> int:
+        return self.resolved["distill"]["warmup_rounds"]
+
+    @property
+    def gamma(self) -> float:
+        return float(self.resolved["distill"]["gamma"])
+
+    @property
+    def alpha(self) -> tuple[float, ...]:
+        return tuple(float(a) for a in self.resolved["distill"]["alpha"])
+
+    @property
+    def eval_split(self) -> str:
+        return self.resolved["eval_split"]
 
     @property
     def round_steps(self) -> int:
@@ -119,7 +175,21 @@ class DataProvenance:
     sha256: str
     splits: dict[str, int]
     tokenizer_sha256: str | None
+    pretrained: str | None = None  # the pre-trained CoCa's folder, when the teacher had one
     skipped_records: tuple[str, ...] | None = None  # with --skip-bad-records: each one's error
+
+    def to_json(self) -> dict:
+        out = {
+            "root": self.root,
+            "source": self.source,
+            "sha256": self.sha256,
+            "splits": self.splits,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "pretrained": self.pretrained,
+        }
+        if self.skipped_records is not None:
+            out["skipped_records"] = list(self.skipped_records)
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,13 +201,30 @@ class Provenance:
     platform: str
     device: str
     torch_threads: int | None
+    numerics: dict[str, Any]  # harness.numerics.settle's findings
     data: DataProvenance
     evaluator: dict[str, Any]
     ours_options: dict[str, Any]
     optimizer: dict[str, Any]
-    numerics: dict[str, Any]  # harness.numerics.settle's findings; {} in records before them
-    # option, copied_modules, random_modules, copied_parameters (harness.runs.init_student)
+    # option, copied_modules, random_modules, copied_parameters (harness.runs.init_student);
+    # {} when the run failed before its student was built
     student_init: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "git": {"commit": self.git_commit, "dirty": self.git_dirty},
+            "packages": self.packages,
+            "python": self.python,
+            "platform": self.platform,
+            "device": self.device,
+            "torch_threads": self.torch_threads,
+            "numerics": self.numerics,
+            "data": self.data.to_json(),
+            "evaluator": self.evaluator,
+            "ours_options": self.ours_options,
+            "optimizer": self.optimizer,
+            "student_init": self.student_init,
+        }
 
 
 @dataclass(frozen=True)
@@ -145,10 +232,22 @@ class RunError:
     message: str
     round: int | None = None
     step: int | None = None
+    terms: tuple[str, ...] | None = None  # a non-finite loss: the terms that were not finite
+    traceback: str | None = None  # an exception: where it was raised
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"message": self.message}
+        for key in ("round", "step", "terms", "traceback"):
+            if (v := getattr(self, key)) is not None:
+                out[key] = list(v) if key == "terms" else v
+        return out
 
 
 @dataclass(frozen=True)
 class RunRecord:
+    """One run's record, as `harness.runs` writes it (`to_json`) and the report reads it back
+    (`parse_record`): the one definition of record.json (spec/harness.md §6)."""
+
     path: Path
     schema_version: int
     task: str
@@ -164,8 +263,10 @@ class RunRecord:
     reference_rows: tuple[tuple[str, dict[str, Any]], ...]  # e.g. a trivial baseline's metrics
     metrics: dict[str, Any]  # empty on a failed run
     rounds: tuple[Round, ...]
-    timing: dict[str, float]
+    timing: dict[str, float | None]
     provenance: Provenance
+    resumed_from_round: int | None  # the round a resumed run started from
+    backend: dict[str, Any]  # device kind, data-parallel ranks, XLA compilations
     error: RunError | None
 
     @property
@@ -180,6 +281,29 @@ class RunRecord:
     def study_key(self) -> tuple[str, str, str]:
         """Runs of one study share task, config and data (the study folder's key)."""
         return self.task, self.config_hash, self.provenance.data.sha256
+
+    def to_json(self) -> dict:
+        out = {
+            "schema_version": self.schema_version,
+            "task": self.task,
+            "scheduler": self.scheduler,
+            "seed": self.seed,
+            "status": self.status,
+            "config": self.config.resolved,
+            "config_hash": self.config_hash,
+            "metric": {"name": self.metric_name, "primary": self.primary_key},
+            "teacher": {"key": self.teacher_key, "metrics": self.teacher_metrics},
+            "reference_rows": [{"row": r, "metrics": m} for r, m in self.reference_rows],
+            "metrics": self.metrics,
+            "rounds": [x.to_json() for x in self.rounds],
+            "timing": self.timing,
+            "provenance": self.provenance.to_json(),
+            "resumed_from_round": self.resumed_from_round,
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_json()
+        out["backend"] = self.backend
+        return out
 
 
 @dataclass(frozen=True)
@@ -324,7 +448,9 @@ def check_version(obj: Any, path: Path) -> int:
 
 
 def parse_record(obj: Any, path: Path) -> RunRecord:
-    """A record dict (as `harness.runs.execute_run` builds it) -> RunRecord, or RecordError."""
+    """A record's JSON (`RunRecord.to_json()`, as `harness.runs` writes it) -> RunRecord, or a
+    RecordError naming the field. Lossless for what the writer writes: `to_json()` of the
+    result gives `obj` back (`harness.runs.write_record` checks it on every record)."""
     version = check_version(obj, path)
     r = _Reader(path)
     _check_finite(r, obj)
@@ -363,8 +489,10 @@ def parse_record(obj: Any, path: Path) -> RunRecord:
         ),
         metrics=metrics,
         rounds=tuple(_round(r, x, f"rounds[{i}]") for i, x in enumerate(rounds)),
-        timing=r.numbers(obj, "timing", "timing") if "timing" in obj else {},
+        timing=r.numbers(obj, "timing", "timing", nullable=True) if "timing" in obj else {},
         provenance=_provenance(r, r.obj(obj, "provenance", "provenance")),
+        resumed_from_round=r.integer(obj, "resumed_from_round", "resumed_from_round", True),
+        backend=r.obj(obj, "backend", "backend") if "backend" in obj else {},
         error=None if complete else _error(r, obj.get("error")),
     )
 
@@ -385,24 +513,26 @@ def _check_finite(r: _Reader, obj: Any) -> None:
 def _config(r: _Reader, c: dict) -> RecordConfig:
     teacher = r.obj(c, "teacher", "config.teacher")
     d = r.obj(c, "distill", "config.distill")
+    r.text(c, "preset", "config.preset")
+    r.text(teacher, "model", "config.teacher.model")
+    r.text(d, "student", "config.distill.student")
+    r.text(c, "eval_split", "config.eval_split")
+    for key in ("steps", "rounds", "warmup_rounds"):
+        r.integer(d, key, f"config.distill.{key}")
+    r.num(d, "gamma", "config.distill.gamma")
     alpha = r.get(d, "alpha", "config.distill.alpha")
     if not isinstance(alpha, list):
         raise r.fail("config.distill.alpha", "a list of numbers", alpha)
-    cfg = RecordConfig(
-        preset=r.text(c, "preset", "config.preset"),
-        teacher_model=r.text(teacher, "model", "config.teacher.model"),
-        student=r.text(d, "student", "config.distill.student"),
-        steps=r.integer(d, "steps", "config.distill.steps"),
-        rounds=r.integer(d, "rounds", "config.distill.rounds"),
-        warmup_rounds=r.integer(d, "warmup_rounds", "config.distill.warmup_rounds"),
-        gamma=r.num(d, "gamma", "config.distill.gamma"),
-        alpha=tuple(r.number(a, "config.distill.alpha") for a in alpha),
-        eval_split=r.text(c, "eval_split", "config.eval_split"),
-        resolved=c,
-    )
-    if cfg.rounds < 1:
-        raise r.fail("config.distill.rounds", "at least 1", cfg.rounds)
-    return cfg
+    for a in alpha:
+        r.number(a, "config.distill.alpha")
+    if d["rounds"] < 1:
+        raise r.fail("config.distill.rounds", "at least 1", d["rounds"])
+    return RecordConfig(c)
+
+
+def parse_round(obj: Any, path: Path, where: str = "round") -> Round:
+    """One round as `Round.to_json()` wrote it (a record's, or a checkpoint's state.json)."""
+    return _round(_Reader(path), obj, where)
 
 
 def _round(r: _Reader, x: Any, where: str) -> Round:
@@ -412,16 +542,15 @@ def _round(r: _Reader, x: Any, where: str) -> Round:
     if not isinstance(active, list) or not all(isinstance(m, str) for m in active):
         raise r.fail(f"{where}.active", "a list of module names", active)
     sched = r.obj(x, "scheduler", f"{where}.scheduler")
-    bandit = None
-    if "posterior_means" in sched:
+    if "posterior_means" in sched:  # a bandit's trace: the fields `Round.bandit` reads
         w = f"{where}.scheduler"
-        bandit = BanditTrace(
-            phase=r.text(sched, "phase", f"{w}.phase"),
-            arm=r.text(sched, "arm", f"{w}.arm", optional=True),
-            posterior_means=r.numbers(sched, "posterior_means", f"{w}.posterior_means", True),
-            samples=r.numbers(sched, "samples", f"{w}.samples", True) if "samples" in sched else {},
-            counts=r.numbers(sched, "counts", f"{w}.counts") if "counts" in sched else {},
-        )
+        r.text(sched, "phase", f"{w}.phase")
+        r.text(sched, "arm", f"{w}.arm", optional=True)
+        r.numbers(sched, "posterior_means", f"{w}.posterior_means", True)
+        if "samples" in sched:
+            r.numbers(sched, "samples", f"{w}.samples", True)
+        if "counts" in sched:
+            r.numbers(sched, "counts", f"{w}.counts")
     ev = None
     if x.get("eval") is not None:
         e = r.obj(x, "eval", f"{where}.eval")
@@ -435,7 +564,7 @@ def _round(r: _Reader, x: Any, where: str) -> Round:
         train=r.numbers(x, "train", f"{where}.train"),
         reward_set=r.numbers(x, "reward_set", f"{where}.reward_set"),
         lr=r.num(x, "lr", f"{where}.lr"),
-        bandit=bandit,
+        scheduler=sched,
         eval=ev,
     )
 
@@ -445,9 +574,11 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
     data = r.obj(p, "data", "provenance.data")
     splits = r.obj(data, "splits", "provenance.data.splits")
     dirty = git.get("dirty")
+    if dirty is not None and not isinstance(dirty, bool):
+        raise r.fail("provenance.git.dirty", "true, false or null", dirty)
     return Provenance(
         git_commit=r.text(git, "commit", "provenance.git.commit", optional=True),
-        git_dirty=dirty if isinstance(dirty, bool) else None,
+        git_dirty=dirty,
         packages=r.obj(p, "packages", "provenance.packages"),
         python=r.text(p, "python", "provenance.python"),
         platform=r.text(p, "platform", "provenance.platform"),
@@ -461,11 +592,14 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
             tokenizer_sha256=r.text(
                 data, "tokenizer_sha256", "provenance.data.tokenizer_sha256", optional=True
             ),
-            skipped_records=_skipped(r, data.get("skipped_records")),
+            pretrained=r.text(data, "pretrained", "provenance.data.pretrained", optional=True),
+            skipped_records=_strings(
+                r, data.get("skipped_records"), "provenance.data.skipped_records"
+            ),
         ),
         evaluator=r.obj(p, "evaluator", "provenance.evaluator"),
         ours_options=r.obj(p, "ours_options", "provenance.ours_options"),
-        optimizer=p.get("optimizer") if isinstance(p.get("optimizer"), dict) else {},
+        optimizer=r.obj(p, "optimizer", "provenance.optimizer") if "optimizer" in p else {},
         numerics=r.obj(p, "numerics", "provenance.numerics") if "numerics" in p else {},
         student_init=(
             r.obj(p, "student_init", "provenance.student_init") if "student_init" in p else {}
@@ -473,11 +607,11 @@ def _provenance(r: _Reader, p: dict) -> Provenance:
     )
 
 
-def _skipped(r: _Reader, value: Any) -> tuple[str, ...] | None:
+def _strings(r: _Reader, value: Any, where: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise r.fail("provenance.data.skipped_records", "a list of strings", value)
+        raise r.fail(where, "a list of strings", value)
     return tuple(value)
 
 
@@ -490,6 +624,8 @@ def _error(r: _Reader, e: Any) -> RunError:
         message=r.text(e, "message", "error.message"),
         round=r.integer(e, "round", "error.round", optional=True),
         step=r.integer(e, "step", "error.step", optional=True),
+        terms=_strings(r, e.get("terms"), "error.terms"),
+        traceback=r.text(e, "traceback", "error.traceback", optional=True),
     )
 
 

@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,17 @@ from harness.models.build import build_task_model, module_shapes
 from harness.models.layer_map import init_student_from_teacher, matching_modules
 from harness.numerics import settle
 from harness.prepare import evaluate_all
-from harness.records import RECORD, SCHEMA_VERSION, RecordError, read_record_file
+from harness.records import (
+    RECORD,
+    SCHEMA_VERSION,
+    DataProvenance,
+    Provenance,
+    RecordConfig,
+    RecordError,
+    RunError,
+    RunRecord,
+    read_record_file,
+)
 from harness.schedulers import build_scheduler
 from harness.seeding import torch_seeded
 from harness.study import Study
@@ -44,20 +55,17 @@ def run_dir(study_dir: Path, scheduler: str, seed: int) -> Path:
     return study_dir / scheduler / f"seed-{seed}"
 
 
-def read_record(path: Path) -> dict | None:
-    """The record at `path`, or None when there is none. One that cannot be read back (bytes
-    that are not UTF-8 JSON, an unreadable file) is set aside as `record.json.damaged-<n>` and
-    counts as none: the run is done again, resuming from its last intact checkpoint."""
-    try:
-        record = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
+def read_record(path: Path) -> RunRecord | None:
+    """The record at `path`, or None when there is none. One the report's reader refuses
+    (bytes that are not UTF-8 JSON, an unreadable file, a field it cannot read, another
+    schema version) is set aside as `record.json.damaged-<n>` and counts as none: the run is
+    done again, resuming from its last intact checkpoint."""
+    if not path.exists():
         return None
-    except (OSError, ValueError) as e:
-        why = str(e)
-    else:
-        if isinstance(record, dict):
-            return record
-        why = "not a JSON object"
+    try:
+        return read_record_file(path)
+    except RecordError as e:
+        why = str(e).removeprefix(f"{path}: ").removeprefix(f"{path}, ")
     if (aside := set_aside(path)) is not None:
         print(f"run record {path}: damaged ({why}); kept as {aside.name}, the run is done again")
     return None
@@ -65,12 +73,7 @@ def read_record(path: Path) -> dict | None:
 
 def is_complete(folder: Path, config_hash: str) -> bool:
     record = read_record(folder / RECORD)
-    return bool(
-        record
-        and record.get("status") == "complete"
-        and record.get("config_hash") == config_hash
-        and record.get("schema_version") == SCHEMA_VERSION
-    )
+    return bool(record and record.complete and record.config_hash == config_hash)
 
 
 def git_commit() -> dict[str, Any]:
@@ -102,27 +105,29 @@ def package_versions() -> dict[str, str | None]:
 
 
 def provenance(
-    cfg: StudyConfig, device: torch.device, data: dict, evaluator: dict, numerics: dict
-) -> dict:
+    cfg: StudyConfig, device: torch.device, data: DataProvenance, evaluator: dict, numerics: dict
+) -> Provenance:
     """`numerics`: what `harness.numerics.settle` found in force for this run."""
-    return {
-        "git": git_commit(),
-        "packages": package_versions(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "numerics": numerics,
-        "data": data,
-        "evaluator": evaluator,
-        "ours_options": {k: getattr(cfg.distill, k) for k in OURS_OPTIONS},
-        "optimizer": {
+    git = git_commit()
+    return Provenance(
+        git_commit=git["commit"],
+        git_dirty=git["dirty"],
+        packages=package_versions(),
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        device=str(device),
+        torch_threads=torch.get_num_threads(),
+        numerics=numerics,
+        data=data,
+        evaluator=evaluator,
+        ours_options={k: getattr(cfg.distill, k) for k in OURS_OPTIONS},
+        optimizer={
             "name": "harness.distill.adafactor.Adafactor",
             "note": "torch's Adafactor (bit for bit on CPU) with its scalars on the device; it "
             "keeps no first moment: the card's beta1 = 0.9 has no counterpart; its second "
             "moment decays as 1 - t^-0.8 (beta2_decay=-0.8)",
         },
-    }
+    )
 
 
 def init_student(option: str, student, teacher) -> dict:
@@ -141,28 +146,15 @@ def init_student(option: str, student, teacher) -> dict:
 
 def execute_run(
     study: Study, scheduler_name: str, seed: int, folder: Path, progress: bool = True
-) -> dict:
+) -> RunRecord:
     """One run, resumed from its latest round checkpoint under `folder` if there is one."""
     cfg, task = study.cfg, study.task
     numerics = settle(cfg.numerics, cfg.numerics.threads, study.device.type)
     start = time.perf_counter()
     compiled_before = study.backend.compile_stats()
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "task": cfg.task,
-        "scheduler": scheduler_name,
-        "seed": seed,
-        "status": "failed",
-        "config": cfg.to_dict(),
-        "config_hash": cfg.hash(),
-        "metric": {"name": task.metric_name, "primary": task.primary},
-        "teacher": {"key": study.teacher.key, "metrics": study.teacher.metrics},
-        "reference_rows": study.reference_rows,
-        "metrics": {},
-        "rounds": [],
-        "timing": {},
-        "provenance": provenance(cfg, study.device, study.data, task.evaluator, numerics),
-    }
+    prov = provenance(cfg, study.device, study.data, task.evaluator, numerics)
+    status, metrics, rounds, timing = "failed", {}, (), {}
+    resumed, error = None, None
     live = LiveView(live_dir(folder)) if cfg.tensorboard and study.backend.is_main else None
     try:
         t_shapes = module_shapes(cfg.teacher.model)
@@ -172,8 +164,11 @@ def execute_run(
         )
         with torch_seeded(seed, "projections"):
             projections = Projections(s_shapes["widths"], t_shapes["widths"])
-        record["provenance"]["student_init"] = init_student(
-            cfg.distill.student_init, student.coca, study.teacher.model.coca
+        prov = replace(
+            prov,
+            student_init=init_student(
+                cfg.distill.student_init, student.coca, study.teacher.model.coca
+            ),
         )
         student.to(study.device)
         projections.to(study.device)
@@ -203,44 +198,56 @@ def execute_run(
             backend=study.backend,
             precision=cfg.precision,
         )
-        record["resumed_from_round"] = result["resumed_from_round"]
+        resumed = result["resumed_from_round"]
         t0 = time.perf_counter()
-        record["metrics"] = evaluate_all(
+        metrics = evaluate_all(
             task, student, study.evaluation, study.extra, study.device, cfg.eval_batch_size
         )
-        record["rounds"] = result["rounds"]
+        rounds = tuple(result["rounds"])
         if live is not None:
-            live.final(record["metrics"])
-        record["status"] = "complete"
-        record["timing"] = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
+            live.final(metrics)
+        status = "complete"
+        timing = {**result["timing"], "eval_seconds": time.perf_counter() - t0}
     except NumericalError as e:
-        record["error"] = {
-            "message": str(e),
-            "round": e.round_index,
-            "step": e.step,
-            "terms": e.terms,
-        }
+        error = RunError(str(e), e.round_index, e.step, terms=tuple(e.terms))
     except Exception as e:  # a failed run is recorded and the grid goes on
-        record["error"] = {
-            "message": f"{type(e).__name__}: {e}",
-            "traceback": traceback.format_exc(),
-        }
+        error = RunError(f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     finally:
         if live is not None:
             live.close()
-    record["timing"]["wall_seconds"] = time.perf_counter() - start
-    record["backend"] = {
-        "device": study.backend.kind,
-        "data_parallel_ranks": study.backend.world_size,
-        "xla": study.backend.xla_since(compiled_before),
-    }
-    record["timing"]["process_peak_rss_mib"] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timing["wall_seconds"] = time.perf_counter() - start
+    timing["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return RunRecord(
+        path=folder / RECORD,
+        schema_version=SCHEMA_VERSION,
+        task=cfg.task,
+        scheduler=scheduler_name,
+        seed=seed,
+        status=status,
+        config=RecordConfig(cfg.to_dict()),
+        config_hash=cfg.hash(),
+        metric_name=task.metric_name,
+        primary_key=task.primary,
+        teacher_key=study.teacher.key,
+        teacher_metrics=study.teacher.metrics,
+        reference_rows=study.reference_rows,
+        metrics=metrics,
+        rounds=rounds,
+        timing=timing,
+        provenance=prov,
+        resumed_from_round=resumed,
+        backend={
+            "device": study.backend.kind,
+            "data_parallel_ranks": study.backend.world_size,
+            "xla": study.backend.xla_since(compiled_before),
+        },
+        error=error,
     )
-    return record
 
 
-def run_grid(study: Study, runs: Sequence[tuple[str, int]], progress: bool = True) -> list[dict]:
+def run_grid(
+    study: Study, runs: Sequence[tuple[str, int]], progress: bool = True
+) -> list[RunRecord | None]:
     """Every (scheduler, seed) of `runs` once, in that order. A run another process holds (its
     lock) is left to it and waited for at the end, so two grids on one work directory share
     the runs. Data-parallel ranks run the same runs in the same order; rank 0 holds the locks
@@ -261,38 +268,39 @@ class RecordWriteError(UserError):
     """A run record that cannot be written (a full disk): the grid stops, nothing is lost."""
 
 
-def write_record(path: Path, record: dict) -> dict:
-    """Write `record`; when that fails (a full disk, a number JSON cannot hold), write a
-    failed-run record saying why in its place. Returns what was written. Each written record
-    is read back by the report's reader (`records.read_record_file`), so the writer cannot
-    drift from the one schema the report reads: a record it would refuse is a harness bug."""
+def write_record(record: RunRecord) -> RunRecord:
+    """Write `record` to its path; when that fails (a full disk, a number JSON cannot hold),
+    write a failed-run record saying why in its place. Returns what was written. Each written
+    file is read back by the report's reader and must give the same JSON again, so the writer
+    cannot drift from the schema the report reads: a record it refuses is a harness bug."""
     try:
-        write_json(path, record)
-        return _read_back(path, record)
+        return _write_checked(record)
     except (OSError, ValueError) as e:
-        why = f"its record {path.name} could not be written: {e}"
-    if record.get("error"):
-        why = f"{record['error']['message']}; then {why}"
-    failed = {**record, "status": "failed", "metrics": {}, "rounds": [], "error": {"message": why}}
+        why = f"its record {record.path.name} could not be written: {e}"
+    if record.error is not None:
+        why = f"{record.error.message}; then {why}"
+    failed = replace(record, status="failed", metrics={}, rounds=(), error=RunError(why))
     try:
-        write_json(path, failed)
-        _read_back(path, failed)
+        return _write_checked(failed)
     except (OSError, ValueError) as e:
         raise RecordWriteError(
-            f"run {record['scheduler']} seed {record['seed']}: {why}; a failed-run record "
+            f"run {record.scheduler} seed {record.seed}: {why}; a failed-run record "
             f"could not be written either ({e}). Free space (or fix permissions) and run the "
             "same command again: complete runs are skipped, this one resumes from its last "
             "checkpoint"
         ) from e
-    return failed
 
 
-def _read_back(path: Path, record: dict) -> dict:
+def _write_checked(record: RunRecord) -> RunRecord:
+    write_json(record.path, record.to_json())
     try:
-        read_record_file(path)
+        back = read_record_file(record.path)
+        written = json.loads(record.path.read_text(encoding="utf-8"))
     except RecordError as e:
         raise RuntimeError(f"harness bug: it wrote a run record its report refuses: {e}") from e
-    return record
+    if back.to_json() != written:
+        raise RuntimeError(f"harness bug: {record.path} does not read back as it was written")
+    return back
 
 
 def run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> bool:
@@ -314,9 +322,9 @@ def run_once(study: Study, name: str, seed: int, wait: bool, progress: bool) -> 
         record = execute_run(study, name, seed, folder, progress and backend.is_main)
         if not backend.is_main:
             return True
-        record = write_record(folder / RECORD, record)
-    if record["status"] == "complete":
-        print(f"run {name} seed {seed}: {record['metrics']['primary']:.2f} -> {folder / RECORD}")
+        record = write_record(record)
+    if record.complete:
+        print(f"run {name} seed {seed}: {record.primary:.2f} -> {record.path}")
     else:
-        print(f"run {name} seed {seed}: FAILED ({record['error']['message']})")
+        print(f"run {name} seed {seed}: FAILED ({record.error.message})")
     return True

@@ -18,6 +18,7 @@ from harness.distill.teacher_outputs import CachedTeacher, LiveTeacher, cache_ke
 from harness.models.build import module_shapes
 from harness.models.layer_map import layer_map
 from harness.prepare import prepare_teacher
+from harness.records import DataProvenance
 from harness.teacher import Teacher
 
 
@@ -30,9 +31,9 @@ class Study:
     evaluation: object
     extra: dict  # further evaluation splits by name (SNLI-VE and NLVR2 report dev too)
     teacher: Teacher
-    reference_rows: list[dict]
+    reference_rows: tuple[tuple[str, dict], ...]  # (row label, metrics): a trivial baseline
     inputs: DistillInputs
-    data: dict
+    data: DataProvenance
     study_dir: Path
     backend: Backend
 
@@ -77,7 +78,7 @@ def _prepare(
     p = prepare_teacher(cfg, data_root, workdir, device, progress, skip_bad_records)
     task, train, teacher = p.task, p.train, p.teacher
     label, base = task.baseline(p.train_split, p.evaluation)
-    reference_rows = [{"row": f"trivial: {label}", "metrics": base}]
+    reference_rows = ((f"trivial: {label}", base),)
     t_shapes = module_shapes(cfg.teacher.model)
     s_shapes = module_shapes(cfg.distill.student)
     modules = tuple(t_shapes["layers"])
@@ -107,7 +108,7 @@ def _prepare(
         pad_id=p.tokenizer.pad_id,
         device=device,
     )
-    key = config_hash({"config": cfg.identity(), "data": p.data["sha256"]})
+    key = config_hash({"config": cfg.identity(), "data": p.data.sha256})
     study_dir = workdir / "runs" / cfg.task / f"{cfg.preset}-{key}"
     return Study(
         cfg,

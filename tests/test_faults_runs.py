@@ -7,6 +7,7 @@ One smoke study (`uniform`, seed 0, every training loop capped at two rounds' st
 by the module; each test leaves its run complete again, which costs a resume from the last
 checkpoint, not a new run."""
 
+import dataclasses
 import errno
 import json
 import os
@@ -77,6 +78,18 @@ def test_a_damaged_record_is_listed_then_set_aside_and_the_run_redone(study, tmp
     again = _record(run)
     assert again["status"] == "complete" and again["resumed_from_round"] == ROUNDS  # no training
     assert again["metrics"] == original["metrics"]
+
+
+def test_a_complete_record_the_reader_refuses_is_set_aside_and_the_run_redone(study, capsys):
+    work, run, original = study
+    (run / "record.json").write_text(json.dumps({**original, "seed": "zero"}))
+
+    capsys.readouterr()
+    assert _reproduce(work, "--seeds", "0") == 0
+    out = capsys.readouterr().out
+    assert "damaged (field 'seed': expected an integer, got 'zero')" in out
+    (aside,) = [p for p in run.glob("record.json.damaged-*") if b'"zero"' in p.read_bytes()]
+    assert _record(run)["seed"] == 0 and _record(run)["metrics"] == original["metrics"]
 
 
 class Payload:
@@ -226,14 +239,29 @@ def test_a_damaged_record_joins_the_study_of_the_records_beside_it(study, tmp_pa
     assert "1 complete, 0 failed, 1 missing" in text
 
 
+def _typed(record: dict, path):
+    from harness.records import parse_record
+
+    return parse_record(record, path)
+
+
+def test_a_written_record_reads_back_as_the_same_json(study, tmp_path):
+    from harness.runs import write_record
+
+    written = write_record(_typed(study[2], tmp_path / "record.json"))
+    assert json.loads((tmp_path / "record.json").read_text()) == study[2] == written.to_json()
+
+
 def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(study, tmp_path):
     from harness.runs import write_record
 
-    record = {**study[2], "metrics": {"primary": float("nan")}}
-    written = write_record(tmp_path / "record.json", record)
-    assert json.loads((tmp_path / "record.json").read_text()) == written
-    assert written["status"] == "failed" and written["metrics"] == {} and written["rounds"] == []
-    assert written["error"]["message"] == (
+    record = dataclasses.replace(
+        _typed(study[2], tmp_path / "record.json"), metrics={"primary": float("nan")}
+    )
+    written = write_record(record)
+    assert json.loads((tmp_path / "record.json").read_text()) == written.to_json()
+    assert written.status == "failed" and written.metrics == {} and written.rounds == ()
+    assert written.error.message == (
         "its record record.json could not be written: Out of range float values are not JSON "
         "compliant: nan"
     )
@@ -243,8 +271,9 @@ def test_a_record_json_cannot_hold_is_replaced_by_a_failed_run_record(study, tmp
 def test_a_record_the_report_would_refuse_is_a_harness_bug(study, tmp_path):
     from harness.runs import write_record
 
+    record = dataclasses.replace(_typed(study[2], tmp_path / "record.json"), seed="zero")
     with pytest.raises(RuntimeError, match="harness bug.*field 'seed'"):
-        write_record(tmp_path / "record.json", {**study[2], "seed": "zero"})
+        write_record(record)
 
 
 def test_a_pretraining_batch_larger_than_its_corpus_stops_naming_the_field(study, capsys):

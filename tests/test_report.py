@@ -12,7 +12,7 @@ from PIL import Image
 
 from harness.config import LR_EVIDENCE
 from harness.errors import UserError
-from harness.records import SCHEMA_VERSION, Grid, RecordError, load_records
+from harness.records import SCHEMA_VERSION, Grid, RecordError, load_records, parse_record
 from harness.report import task_report, write_reports
 from harness.stats import detectable_difference, seeds_needed
 
@@ -371,8 +371,11 @@ def test_figures_follow_the_records(tmp_path):
     assert images(text) == ["vqa-module-selection.png", "vqa-rewards.png", "vqa-curves.png"]
 
 
-def test_task_report_accepts_run_grid_dicts(tmp_path):
-    records = grid({"optima": [61.0, 62.0], "uniform": [60.0, 61.0]})
+def test_task_report_accepts_run_grid_records(tmp_path):
+    records = [
+        parse_record(r, tmp_path / f"{r['scheduler']}-{r['seed']}.json")
+        for r in grid({"optima": [61.0, 62.0], "uniform": [60.0, 61.0]})
+    ]
     out = task_report("vqa", [*records, None], tmp_path / "r")
     assert main_row(out.read_text(), "optima")[-5:-1] == [
         "+1.00 [+1.00, +1.00] t",

@@ -14,7 +14,8 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from harness.data.order import BatchOrder, training_order
 from harness.distill.adafactor import Adafactor
 from harness.distill.losses import Projections, layer_losses, text_masks
 from harness.live import LiveView
+from harness.records import Eval, Round, parse_round
 
 
 @dataclass
@@ -163,7 +165,7 @@ class RunState:
     schedule: torch.optim.lr_scheduler.LRScheduler
     order: BatchOrder
     scheduler: object
-    rounds: list[dict]
+    rounds: list[Round]
     timing: dict[str, float]
 
     def tensors(self, student: nn.Module, projections: nn.Module) -> dict:
@@ -177,20 +179,21 @@ class RunState:
     def json(self) -> dict:
         return {
             "rounds_done": len(self.rounds),
-            "rounds": self.rounds,
+            "rounds": [x.to_json() for x in self.rounds],
             "scheduler": self.scheduler.state_dict(),
             "order": self.order.state_dict(),
             "timing": self.timing,
         }
 
-    def load(self, student, projections, tensors: dict, state: dict) -> None:
+    def load(self, student, projections, tensors: dict, state: dict, where: Path) -> None:
         student.load_state_dict(tensors["student"])
         projections.load_state_dict(tensors["projections"])
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.schedule.load_state_dict(tensors["schedule"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.order.load_state_dict(state["order"])
-        self.rounds[:] = state["rounds"]
+        rounds = enumerate(state["rounds"])
+        self.rounds[:] = [parse_round(x, where, f"rounds[{i}]") for i, x in rounds]
         self.timing.update(state["timing"])
 
 
@@ -252,7 +255,7 @@ def run_rounds(
     if checkpoints is not None:
         saved = checkpoints.latest()
         if saved is not None:
-            state.load(student, projections, *saved)
+            state.load(student, projections, *saved, where=checkpoints.folder)
     names = ["loss", "task", "pred", *(f"layer/{m}" for m in x.modules)]
     kill_at = int(os.environ.get(KILL_AT_STEP, "-1"))
 
@@ -314,17 +317,17 @@ def run_rounds(
         scheduler.observe(p, active, reward)
         decision = scheduler.trace()  # the choice, and the reward the policy was fed
         state.rounds.append(
-            {
-                "round": p,
-                "active": sorted(active),
-                "reward": reward,
-                "objective_before": r_before,
-                "objective_after": r_after,
-                "train": train_means,
-                "reward_set": objective(after),
-                "lr": state.schedule.get_last_lr()[0],
-                "scheduler": decision,
-            }
+            Round(
+                index=p,
+                active=tuple(sorted(active)),
+                reward=reward,
+                objective_before=r_before,
+                objective_after=r_after,
+                train=train_means,
+                reward_set=objective(after),
+                lr=state.schedule.get_last_lr()[0],
+                scheduler=decision,
+            )
         )
         if (
             evaluate
@@ -334,7 +337,8 @@ def run_rounds(
         ):
             t2 = time.perf_counter()
             primary = evaluate()["primary"]
-            state.rounds[-1]["eval"] = {"step": (p + 1) * cfg.round_steps, "primary": primary}
+            point = Eval((p + 1) * cfg.round_steps, primary)
+            state.rounds[-1] = replace(state.rounds[-1], eval=point)
             state.timing["curve_eval_seconds"] += time.perf_counter() - t2
         if live is not None:
             steps = torch.stack(step_values).tolist()

@@ -1,5 +1,5 @@
 """The entry points: every task report found under a runs folder and the summary, or one
-task's report from the record dicts a grid run returns."""
+task's report from the records a grid run returns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.records import Grid, Study, group_studies, load_records, parse_record
+from harness.records import Grid, RunRecord, Study, group_studies, load_records
 from harness.report.display import ordered_tasks
 from harness.report.published import PUBLISHED, load_published
 from harness.report.summary import write_summary
@@ -39,14 +39,9 @@ def write_reports(
     return paths
 
 
-def task_report(task: str, records: Iterable[dict | None], reports_dir: Path) -> Path:
-    """One task's report from in-memory record dicts (what `run_grid` returns)."""
-    parsed = [
-        parse_record(r, Path(f"<{task}/{r.get('scheduler')}/seed-{r.get('seed')}>"))
-        for r in records
-        if r
-    ]
-    study = group_studies([r for r in parsed if r.task == task]).get(task)
+def task_report(task: str, records: Iterable[RunRecord | None], reports_dir: Path) -> Path:
+    """One task's report from the records a grid run returns (`run_grid`; None: no record)."""
+    study = group_studies([r for r in records if r and r.task == task]).get(task)
     study = study or Study(task, (), (), ())
     published = load_published(Path(reports_dir) / PUBLISHED)
     return write_task_report(study, Path(reports_dir), published.get(task, {}))

@@ -150,7 +150,7 @@ def variant_study(study, variant: Variant, workdir: Path):
     cfg = apply_overrides(study.cfg, list(variant.overrides))
     if cfg.teacher != study.cfg.teacher or cfg.pretrain != study.cfg.pretrain:
         raise ConfigError(f"ablation {variant.name}: an override may not change the teacher")
-    key = config_hash({"config": cfg.to_dict(), "data": study.data["sha256"]})
+    key = config_hash({"config": cfg.to_dict(), "data": study.data.sha256})
     folder = workdir / "ablations" / cfg.task / f"{variant.name.replace(':', '-')}-{key}"
     return dataclasses.replace(study, cfg=cfg, study_dir=folder)
 
