@@ -342,7 +342,7 @@ class Missing:
 
 
 @dataclass(frozen=True)
-class Study:
+class StudyRecords:
     """One task's records as a report sees them: the runs, the gaps, the studies left out."""
 
     task: str
@@ -667,7 +667,7 @@ def load_records(runs_dir: Path) -> list[RunRecord | Damaged]:
 
 def group_studies(
     records: Iterable[RunRecord | Damaged], expected: Mapping[str, Grid] | None = None
-) -> dict[str, Study]:
+) -> dict[str, StudyRecords]:
     """One study per task. The grid in `expected` names it; otherwise the study with the most
     complete runs (then the most steps, then the config hash) so the choice is a function of
     the records, and the others are named in the report rather than mixed into its tables.
@@ -708,7 +708,7 @@ def group_studies(
                 )
             else:
                 others.append(f"a damaged record of {d.scheduler} seed {d.seed}: {d.problem}")
-        studies[task] = Study(task, tuple(recs), _missing(recs, grid, broken), tuple(others))
+        studies[task] = StudyRecords(task, tuple(recs), _missing(recs, grid, broken), tuple(others))
     return studies
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.records import Grid, RunRecord, Study, group_studies, load_records
+from harness.records import Grid, RunRecord, StudyRecords, group_studies, load_records
 from harness.report.display import ordered_tasks
 from harness.report.published import PUBLISHED, load_published
 from harness.report.summary import write_summary
@@ -42,6 +42,6 @@ def write_reports(
 def task_report(task: str, records: Iterable[RunRecord | None], reports_dir: Path) -> Path:
     """One task's report from the records a grid run returns (`run_grid`; None: no record)."""
     study = group_studies([r for r in records if r and r.task == task]).get(task)
-    study = study or Study(task, (), (), ())
+    study = study or StudyRecords(task, (), (), ())
     published = load_published(Path(reports_dir) / PUBLISHED)
     return write_task_report(study, Path(reports_dir), published.get(task, {}))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from harness.records import RunRecord, Study
+from harness.records import RunRecord, StudyRecords
 from harness.tasks import Display, cards
 
 ORDER = ("optima", "uniform", "random", "none")
@@ -19,7 +19,7 @@ def task_spec(task: str) -> Display:
     return known[task].display if task in known else Display(task)
 
 
-def ordered_tasks(studies: Mapping[str, Study]) -> list[str]:
+def ordered_tasks(studies: Mapping[str, StudyRecords]) -> list[str]:
     known = cards()
     return [t for t in known if t in studies] + sorted(set(studies) - set(known))
 

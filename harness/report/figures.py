@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 
 from harness.atomic import atomic_path
-from harness.records import RunRecord, Study
+from harness.records import RunRecord, StudyRecords
 from harness.report.display import ORDER, by_scheduler
 
 matplotlib.use("Agg")
@@ -55,7 +55,7 @@ def figure_links(task: str, figures: set[str]) -> list[str]:
     return lines
 
 
-def write_figures(study: Study, names: list[str], reports_dir: Path) -> set[str]:
+def write_figures(study: StudyRecords, names: list[str], reports_dir: Path) -> set[str]:
     """The figures the complete runs support, as PNG files; returns their names."""
     done = {n: by_scheduler(study.complete, n) for n in names}
     done = {n: [r for r in rs if r.rounds] for n, rs in done.items()}

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import numerics
 from harness.config import CARD_LR, LR_EVIDENCE
-from harness.records import RunRecord, Study
+from harness.records import RunRecord, StudyRecords
 from harness.report.tables import cell
 
 
@@ -84,7 +84,7 @@ PRECISIONS = {
 }
 
 
-def provenance_lines(study: Study) -> list[str]:
+def provenance_lines(study: StudyRecords) -> list[str]:
     recs = study.records
     p = [r.provenance for r in recs]
     first = recs[0]
@@ -126,7 +126,7 @@ def _cpu(p: Any) -> str:
     return f"{found['cpu']} ({', '.join(found['cpu_flags'])})" if found else p.platform
 
 
-def mixed_numerics(study: Study) -> list[str]:
+def mixed_numerics(study: StudyRecords) -> list[str]:
     """Records of one study from different kernels or thread counts: their digits differ by
     arithmetic alone, so the report says so at the top (and `report` warns)."""
     kinds = numerics.mixed([r.provenance.numerics for r in study.records])

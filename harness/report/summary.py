@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness import atomic  # looked up at each write: a test stands in a full disk
-from harness.records import Study
+from harness.records import StudyRecords
 from harness.report.display import by_scheduler, ordered_schedulers, ordered_tasks, task_spec
 from harness.report.tables import mean_std, num, table
 from harness.report.task import verdict
@@ -15,7 +15,7 @@ from harness.report.task import verdict
 SUMMARY = "summary.md"
 
 
-def write_summary(studies: Mapping[str, Study], reports_dir: Path) -> Path:
+def write_summary(studies: Mapping[str, StudyRecords], reports_dir: Path) -> Path:
     tasks = ordered_tasks(studies)
     names = ordered_schedulers(
         [r.scheduler for s in studies.values() for r in s.records]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness import atomic  # looked up at each write: a test stands in a full disk
-from harness.records import Study
+from harness.records import StudyRecords
 from harness.report.display import (
     BASELINE,
     by_scheduler,
@@ -59,7 +59,7 @@ def how_to_read() -> str:
 
 
 def write_task_report(
-    study: Study, reports_dir: Path, published: Mapping[str, Published] | None = None
+    study: StudyRecords, reports_dir: Path, published: Mapping[str, Published] | None = None
 ) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
     text, figures = render_task(study, reports_dir, published or {})
@@ -72,7 +72,7 @@ def write_task_report(
 
 
 def render_task(
-    study: Study, reports_dir: Path, published: Mapping[str, Published]
+    study: StudyRecords, reports_dir: Path, published: Mapping[str, Published]
 ) -> tuple[str, set[str]]:
     """The markdown, and the names of the figures written beside it."""
     spec = task_spec(study.task)
@@ -103,7 +103,7 @@ def render_task(
     return "\n".join(lines) + "\n", figures
 
 
-def verdict(study: Study, spec: Display) -> str:
+def verdict(study: StudyRecords, spec: Display) -> str:
     """The study's answer in one sentence: does `optima` beat `uniform` on the seeds both
     completed, by the paired interval of the main table."""
     base = {r.seed: r.primary for r in by_scheduler(study.complete, BASELINE)}
@@ -136,7 +136,7 @@ def verdict(study: Study, spec: Display) -> str:
 
 
 def _main_table(
-    study: Study, spec: Display, names: list[str], published: Mapping[str, Published]
+    study: StudyRecords, spec: Display, names: list[str], published: Mapping[str, Published]
 ) -> list[str]:
     first = study.complete[0] if study.complete else None
     sec = [
@@ -209,7 +209,7 @@ def _main_table(
     return lines
 
 
-def _per_seed(study: Study, spec: Display, names: list[str]) -> list[str]:
+def _per_seed(study: StudyRecords, spec: Display, names: list[str]) -> list[str]:
     """One line per seed, one column per row: a study has up to tens of seeds, a few rows."""
     seeds = sorted({r.seed for r in study.records} | {m.seed for m in study.missing})
     missing = {(m.scheduler, m.seed) for m in study.missing}
@@ -227,7 +227,7 @@ def _per_seed(study: Study, spec: Display, names: list[str]) -> list[str]:
     return ["", "## Per seed (primary metric)", ""] + table(["seed", *names], lines)
 
 
-def _reward_table(study: Study, names: list[str]) -> list[str]:
+def _reward_table(study: StudyRecords, names: list[str]) -> list[str]:
     rows = []
     for name in names:
         recs = [r for r in by_scheduler(study.complete, name) if r.rounds]
@@ -249,7 +249,7 @@ def _reward_table(study: Study, names: list[str]) -> list[str]:
     return ["", "## Reward per round (mean over seeds)", ""] + table(header, rows)
 
 
-def _runs_not_complete(study: Study) -> list[str]:
+def _runs_not_complete(study: StudyRecords) -> list[str]:
     lines = ["", "## Failed and missing runs", ""]
     rows = []
     for r in study.failed:
