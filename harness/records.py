@@ -1,9 +1,11 @@
-"""The run record as the report reads it (spec/harness.md §6, a contract), typed and versioned.
+"""The run record (spec/harness.md §6, a contract): one typed, versioned schema for the writer
+and the reader.
 
-`harness.runs` writes plain JSON; this module is the one place that JSON is read back. It
-checks `schema_version` first, so a record from another version of the harness stops the
-report with a message naming the file, not a KeyError halfway through a table. It imports
-no torch and no models: a report is a function of records alone.
+`harness.runs` builds a `RunRecord` and writes its `to_json()`; `parse_record` is the one
+place that JSON is read back, and gives the same JSON again (the writer checks this on every
+record it writes). The reader checks `schema_version` first, so a record from another version
+of the harness stops the report with a message naming the file, not a KeyError halfway
+through a table. It imports no torch and no models: a report is a function of records alone.
 """
 
 from __future__ import annotations

@@ -345,7 +345,8 @@ def render(results: dict[str, Any]) -> str:
 def machine() -> str:
     return (
         f"{platform.machine()}, {platform.processor() or 'cpu'}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, python {platform.python_version()}"
+        f"{torch.get_num_threads()} torch thread{'s' * (torch.get_num_threads() != 1)}, "
+        f"python {platform.python_version()}"
     )
 
 
