@@ -15,6 +15,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import getitem
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +124,15 @@ class Round:
         return out
 
 
+class _Quoted(property):
+    """A field of the resolved config that the report quotes: where it sits, and the reader's
+    check for it (`_config` runs every one when a record is read)."""
+
+    def __init__(self, kind: str, *path: str) -> None:
+        super().__init__(lambda self: reduce(getitem, path, self.resolved))
+        self.kind, self.path = kind, path
+
+
 @dataclass(frozen=True)
 class RecordConfig:
     """The resolved study config as written (`StudyConfig.to_dict()`); the fields the report
@@ -129,41 +140,18 @@ class RecordConfig:
 
     resolved: dict[str, Any] = field(repr=False)
 
-    @property
-    def preset(self) -> str:
-        return self.resolved["preset"]
-
-    @property
-    def teacher_model(self) -> str:
-        return self.resolved["teacher"]["model"]
-
-    @property
-    def student(self) -> str:
-        return self.resolved["distill"]["student"]
-
-    @property
-    def steps(self) -> int:
-        return self.resolved["distill"]["steps"]
-
-    @property
-    def rounds(self) -> int:
-        return self.resolved["distill"]["rounds"]
-
-    @property
-    def warmup_rounds(self) -> int:
-        return self.resolved["distill"]["warmup_rounds"]
-
-    @property
-    def gamma(self) -> float:
-        return float(self.resolved["distill"]["gamma"])
+    preset = _Quoted("text", "preset")
+    eval_split = _Quoted("text", "eval_split")
+    teacher_model = _Quoted("text", "teacher", "model")
+    student = _Quoted("text", "distill", "student")
+    steps = _Quoted("integer", "distill", "steps")
+    rounds = _Quoted("integer", "distill", "rounds")
+    warmup_rounds = _Quoted("integer", "distill", "warmup_rounds")
+    gamma = _Quoted("num", "distill", "gamma")
 
     @property
     def alpha(self) -> tuple[float, ...]:
-        return tuple(float(a) for a in self.resolved["distill"]["alpha"])
-
-    @property
-    def eval_split(self) -> str:
-        return self.resolved["eval_split"]
+        return tuple(self.resolved["distill"]["alpha"])
 
     @property
     def round_steps(self) -> int:
@@ -513,22 +501,20 @@ def _check_finite(r: _Reader, obj: Any) -> None:
 
 
 def _config(r: _Reader, c: dict) -> RecordConfig:
-    teacher = r.obj(c, "teacher", "config.teacher")
-    d = r.obj(c, "distill", "config.distill")
-    r.text(c, "preset", "config.preset")
-    r.text(teacher, "model", "config.teacher.model")
-    r.text(d, "student", "config.distill.student")
-    r.text(c, "eval_split", "config.eval_split")
-    for key in ("steps", "rounds", "warmup_rounds"):
-        r.integer(d, key, f"config.distill.{key}")
-    r.num(d, "gamma", "config.distill.gamma")
-    alpha = r.get(d, "alpha", "config.distill.alpha")
+    for quoted in vars(RecordConfig).values():
+        if isinstance(quoted, _Quoted):
+            *sections, leaf = quoted.path
+            where = c
+            for i, key in enumerate(sections):
+                where = r.obj(where, key, "config." + ".".join(sections[: i + 1]))
+            getattr(r, quoted.kind)(where, leaf, "config." + ".".join(quoted.path))
+    alpha = r.get(c["distill"], "alpha", "config.distill.alpha")
     if not isinstance(alpha, list):
         raise r.fail("config.distill.alpha", "a list of numbers", alpha)
     for a in alpha:
         r.number(a, "config.distill.alpha")
-    if d["rounds"] < 1:
-        raise r.fail("config.distill.rounds", "at least 1", d["rounds"])
+    if c["distill"]["rounds"] < 1:
+        raise r.fail("config.distill.rounds", "at least 1", c["distill"]["rounds"])
     return RecordConfig(c)
 
 
