@@ -99,7 +99,9 @@ def test_utilisation_out_of_range_is_a_clear_error(capsys):
 
 def test_default_grid_takes_the_seeds_its_task_card_asks_for(capsys):
     """NLVR2's card asks the default preset for 24 paired seeds; the other tasks keep 0-7."""
-    grids = {t: _plan(capsys, t, "--preset", "default")["accelerators"]["grid"] for t in ("nlvr2", "vqa")}
+    grids = {
+        t: _plan(capsys, t, "--preset", "default")["accelerators"]["grid"] for t in ("nlvr2", "vqa")
+    }
     assert grids["nlvr2"]["seeds"] == {"optima": 24, "uniform": 24, "random": 3, "none": 3}
     assert grids["vqa"]["seeds"] == {"optima": 8, "uniform": 8, "random": 3, "none": 3}
     smoke = _plan(capsys, "nlvr2", "--preset", "smoke")["accelerators"]["grid"]
