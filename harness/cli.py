@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from harness import executors
-from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS
+from harness.config import COMPARED, DESCRIPTIVE_SEEDS, SEEDS, default_seeds
 from harness.errors import UserError
 from harness.tasks import card, cards
 
@@ -48,7 +48,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from harness.study import prepare
 
     cfg = apply_overrides(study_config(args.task, args.preset), _overrides(args))
-    seeds = parse_seeds(SEEDS[args.preset] if args.seeds is None else args.seeds)
+    given = args.seeds is not None
+    seeds = parse_seeds(args.seeds if given else default_seeds(args.task, args.preset))
     schedulers = parse_schedulers(args.schedulers, MODULES)
     rows = row_seeds(schedulers, seeds, args.descriptive_seeds)
     _writable(args.workdir, "--workdir")
@@ -123,7 +124,8 @@ def _plan(args: argparse.Namespace) -> int:
     if not 0 < utilisation <= 1:
         raise ConfigError(f"--utilisation must be in (0, 1], got {utilisation}")
     views = getattr(get_task(cfg.task), "views", 1)
-    seeds = parse_seeds(SEEDS[args.preset] if args.seeds is None else args.seeds)
+    given = args.seeds is not None
+    seeds = parse_seeds(args.seeds if given else default_seeds(args.task, args.preset))
     rows = row_seeds(DEFAULT_ROWS.split(","), seeds, DESCRIPTIVE_SEEDS)
     print(json.dumps(plan(cfg, views, utilisation, seeds=rows), indent=2))
     return 0
@@ -261,7 +263,9 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help=f"integers and ranges (0-15, 0,1,2), all run by the compared rows "
         f"({', '.join(COMPARED)}); default per preset: "
-        + ", ".join(f"{k} {v}" for k, v in SEEDS.items()),
+        + ", ".join(f"{k} {v}" for k, v in SEEDS.items())
+        + "; a task card may ask more of `default`: "
+        + ", ".join(f"{c.name} {c.seeds}" for c in cards().values() if c.seeds),
     )
     r.add_argument(
         "--descriptive-seeds",

@@ -71,7 +71,7 @@ class DistillConfig:
     # random on bandit-sim's `decaying` scenario, whose rewards have the measured shape (README)
     reward_baseline: str = "ratio"
     reward_skip_rounds: int = 0  # rounds whose reward the bandit never sees
-    layer_loss_norm: str = "none"  # LAYER_LOSS_NORMS
+    layer_loss_norm: str = "teacher-variance"  # LAYER_LOSS_NORMS
 
     @property
     def round_steps(self) -> int:
@@ -245,6 +245,11 @@ def _presets(card: TaskCard) -> dict[str, StudyConfig]:
 COMPARED = ("optima", "uniform")
 DESCRIPTIVE_SEEDS = 3
 SEEDS = {"smoke": "0,1,2", "default": "0-7", "paper": "0,1,2"}  # `--seeds` of `reproduce`
+
+
+def default_seeds(task: str, preset: str) -> str:
+    """`reproduce --seeds` when not given: the preset's, or the task card's for `default`."""
+    return (preset == "default" and card(task).seeds) or SEEDS[preset]
 
 
 def row_seeds(schedulers: Sequence[str], seeds: Sequence[int], descriptive: int) -> dict:

@@ -10,6 +10,9 @@ with AVX2. Portable mode, the default on CPU:
 - MKL's conditional numerical reproducibility at `COMPATIBLE`: on AMD CPUs MKL ignores
   `MKL_CBWR=AVX2` (it reports `CNR:AUTO`), and only `COMPATIBLE` is honoured on every x86-64;
   MKL's and OpenMP's dynamic thread adjustment off, as MKL's reproducibility conditions ask;
+- numpy's SIMD dispatch at AVX2 (`NPY_DISABLE_CPU_FEATURES`, set by `harness/__init__.py`
+  before numpy's import): its exp and log take other paths on AVX-512, and virtual machines of
+  one CPU model show AVX-512 or hide it (the kernel probe's `host` hash told them apart);
 - oneDNN and NNPACK off: their JIT kernels choose blockings from the ISA and cache sizes of the
   machine, so convolutions take ATen's own path (im2col and an MKL GEMM) instead;
 - a fixed intra-op thread count per step (`numerics.threads` for runs, `teacher_threads` for
@@ -46,6 +49,7 @@ ENVIRONMENT = {
     "OMP_DYNAMIC": "FALSE",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
+NUMPY_PIN = "NPY_DISABLE_CPU_FEATURES"  # set by harness/__init__.py, before numpy's import
 ATEN_KERNELS = "AVX2"
 MKL_BRANCH = "COMPATIBLE"
 
@@ -92,7 +96,7 @@ def settle(n: NumericsConfig, threads: int, device_type: str = "cpu") -> dict:
         from harness import kernel_probe
 
         found["kernels"] = kernel_probe.digest(kernel_probe.probe())
-    found["environment"] = {k: os.environ.get(k) for k in ENVIRONMENT}
+    found["environment"] = {k: os.environ.get(k) for k in (*ENVIRONMENT, NUMPY_PIN)}
     return found
 
 
@@ -133,7 +137,15 @@ def observed() -> dict:
         "onednn_version": _first(r"MKL-DNN (v[\d.]+)", config),
         "onednn_enabled": bool(torch.backends.mkldnn.enabled),
         "nnpack_enabled": bool(torch._C._get_nnpack_enabled()),
+        "numpy_simd": _numpy_simd(),
     }
+
+
+def _numpy_simd() -> list[str]:
+    """The SIMD targets numpy dispatches to in this process, above its baseline."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
 
 
 def _first(pattern: str, text: str) -> str | None:

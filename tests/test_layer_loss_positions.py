@@ -75,8 +75,14 @@ def _distiller() -> Distiller:
 
 
 def _cfg(positions: str) -> DistillConfig:
+    """Unnormalised MSE: the stand-in teacher's states are constant (zero variance)."""
     return DistillConfig(
-        student="s", steps=2, rounds=1, warmup_rounds=0, layer_loss_positions=positions
+        student="s",
+        steps=2,
+        rounds=1,
+        warmup_rounds=0,
+        layer_loss_positions=positions,
+        layer_loss_norm="none",
     )
 
 
@@ -101,10 +107,6 @@ def test_non_pad_counts_only_the_tokens():
     assert DistillConfig(student="s", steps=2, rounds=1, warmup_rounds=0).layer_loss_positions == (
         "non-pad"
     )
-
-
-# Enable once harness/distill/loop.py reads the option (issue 14): until then the loop masks
-# pads whatever the config says, so these fail, and strict xfail says when they start passing.
 
 
 def test_all_counts_the_pads_in_the_reward_objective():

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 import torch
@@ -27,7 +28,9 @@ def test_settle_reports_what_the_libraries_run():
     assert found["mkl_branch"] == "COMPATIBLE" and found["mkl_dynamic"] is False
     assert found["onednn_enabled"] is False and found["nnpack_enabled"] is False
     assert found["threads"] == 1 == torch.get_num_threads()
-    assert found["environment"] == numerics.ENVIRONMENT
+    assert found["environment"] == {**numerics.ENVIRONMENT, numerics.NUMPY_PIN: mock.ANY}
+    # numpy pinned at AVX2 by `import harness`, whatever AVX-512 this machine shows
+    assert found["numpy_simd"] == ["X86_V3"]
     assert found["cpu"] and found["mkl_version"] and found["onednn_version"]
     numerics.settle(PORTABLE, 2)
     assert torch.get_num_threads() == 2

@@ -95,3 +95,14 @@ def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
 def test_utilisation_out_of_range_is_a_clear_error(capsys):
     assert main(["plan", "vqa", "--utilisation", "1.5"]) == 2
     assert "--utilisation must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_default_grid_takes_the_seeds_its_task_card_asks_for(capsys):
+    """NLVR2's card asks the default preset for 24 paired seeds; the other tasks keep 0-7."""
+    grids = {
+        t: _plan(capsys, t, "--preset", "default")["accelerators"]["grid"] for t in ("nlvr2", "vqa")
+    }
+    assert grids["nlvr2"]["seeds"] == {"optima": 24, "uniform": 24, "random": 3, "none": 3}
+    assert grids["vqa"]["seeds"] == {"optima": 8, "uniform": 8, "random": 3, "none": 3}
+    smoke = _plan(capsys, "nlvr2", "--preset", "smoke")["accelerators"]["grid"]
+    assert smoke["runs"] == 12  # the card's seeds are the default preset's only

@@ -51,6 +51,7 @@ class TaskCard:
     train_split: str = "train"
     extra_eval_splits: tuple[str, ...] = ()
     curve_every: int = 5  # the default preset's rounds between curve points
+    seeds: str = ""  # the default preset's `--seeds`, where its pilot asked for more than 0-7
     pretraining_corpus: bool = False  # its train text pre-trains the shared teacher
     # its train text trains the synthetic worlds' shared tokenizer: adding a task to that set
     # changes every synthetic study's digits, so a task registered later stays out by default
