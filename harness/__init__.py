@@ -6,4 +6,5 @@ each record's `numpy_simd` says what ran."""
 
 import os
 
-os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "X86_V4 AVX512_ICL AVX512_SPR")
+NUMPY_PIN = "NPY_DISABLE_CPU_FEATURES"
+os.environ.setdefault(NUMPY_PIN, "X86_V4 AVX512_ICL AVX512_SPR")

@@ -39,6 +39,7 @@ import re
 import sys
 import tempfile
 
+from harness import NUMPY_PIN  # set by harness/__init__.py, before numpy's import
 from harness.config import NumericsConfig
 from harness.errors import ConfigError
 
@@ -49,7 +50,6 @@ ENVIRONMENT = {
     "OMP_DYNAMIC": "FALSE",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
-NUMPY_PIN = "NPY_DISABLE_CPU_FEATURES"  # set by harness/__init__.py, before numpy's import
 ATEN_KERNELS = "AVX2"
 MKL_BRANCH = "COMPATIBLE"
 
@@ -143,7 +143,10 @@ def observed() -> dict:
 
 def _numpy_simd() -> list[str]:
     """The SIMD targets numpy dispatches to in this process, above its baseline."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy < 2.0
+        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
     return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
 

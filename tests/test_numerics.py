@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_report import grid, write_runs
 
+import harness
 from harness import numerics
 from harness.config import NumericsConfig, apply_overrides, study_config
 from harness.errors import ConfigError
@@ -28,7 +29,7 @@ def test_settle_reports_what_the_libraries_run():
     assert found["mkl_branch"] == "COMPATIBLE" and found["mkl_dynamic"] is False
     assert found["onednn_enabled"] is False and found["nnpack_enabled"] is False
     assert found["threads"] == 1 == torch.get_num_threads()
-    assert found["environment"] == {**numerics.ENVIRONMENT, numerics.NUMPY_PIN: mock.ANY}
+    assert found["environment"] == {**numerics.ENVIRONMENT, harness.NUMPY_PIN: mock.ANY}
     # numpy pinned at AVX2 by `import harness`, whatever AVX-512 this machine shows
     assert found["numpy_simd"] == ["X86_V3"]
     assert found["cpu"] and found["mkl_version"] and found["onednn_version"]
