@@ -71,25 +71,25 @@ def test_accelerator_hours_follow_the_flops_and_the_utilisation(capsys):
     arithmetic is the paper's, its models plan in a second."""
     p = _plan(capsys, "vqa", "--preset", "default", "--seeds", "0-5")
     f, acc = p["flops"], p["accelerators"]
-    rows = {"optima": 6, "uniform": 6, "random": 3, "none": 3}
-    assert acc["utilisation"] == 0.4 and acc["grid"] == {"seeds": rows, "runs": 18}
+    rows = {"optima": 6, "uniform": 6, "random": 3}
+    assert acc["utilisation"] == 0.4 and acc["grid"] == {"seeds": rows, "runs": 15}
     assert set(acc["chips"]) == {"tpu-v4", "tpu-v5e", "a100", "h100-sxm"}
     assert f["teacher_finetune"] == 1000 * 64 * 3 * f["teacher_forward_per_pair"]
     for chip in acc["chips"].values():
         rate = chip["peak_bf16_flops_per_second"] * 0.4 * 3600
         assert chip["hours_per_run"] == round(f["per_run"] / rate, 2)
         assert chip["hours_per_grid"] == round(
-            (18 * f["per_run"] + f["teacher_finetune"]) / rate, 2
+            (15 * f["per_run"] + f["teacher_finetune"]) / rate, 2
         )
     faster = _plan(
         capsys, "vqa", "--preset", "default", "--utilisation", "0.8", "--seeds", "0",
         "--set", "teacher_finetuned=/ckpt/teacher.pt",
     )  # fmt: skip
-    assert faster["accelerators"]["grid"]["runs"] == 4
+    assert faster["accelerators"]["grid"]["runs"] == 3
     assert faster["flops"]["teacher_finetune"] == 0  # a teacher given is not fine-tuned
     for name, chip in faster["accelerators"]["chips"].items():
         rate = chip["peak_bf16_flops_per_second"] * 0.8 * 3600
-        assert chip["hours_per_grid"] == round(4 * f["per_run"] / rate, 2), name
+        assert chip["hours_per_grid"] == round(3 * f["per_run"] / rate, 2), name
 
 
 def test_utilisation_out_of_range_is_a_clear_error(capsys):
@@ -98,11 +98,11 @@ def test_utilisation_out_of_range_is_a_clear_error(capsys):
 
 
 def test_default_grid_takes_the_seeds_its_task_card_asks_for(capsys):
-    """NLVR2's card asks the default preset for 24 paired seeds; the other tasks keep 0-7."""
-    grids = {
-        t: _plan(capsys, t, "--preset", "default")["accelerators"]["grid"] for t in ("nlvr2", "vqa")
-    }
-    assert grids["nlvr2"]["seeds"] == {"optima": 24, "uniform": 24, "random": 3, "none": 3}
-    assert grids["vqa"]["seeds"] == {"optima": 8, "uniform": 8, "random": 3, "none": 3}
+    """Each card sizes its default study (README, "Sizing the studies"): the compared rows on
+    its seeds, `random` on the first three; `none` is not in the default grid."""
+    expected = {"vqa": 5, "snli-ve": 6, "nlvr2": 5, "coco": 5}
+    for task, n in expected.items():
+        grid = _plan(capsys, task, "--preset", "default")["accelerators"]["grid"]
+        assert grid["seeds"] == {"optima": n, "uniform": n, "random": 3}, task
     smoke = _plan(capsys, "nlvr2", "--preset", "smoke")["accelerators"]["grid"]
-    assert smoke["runs"] == 12  # the card's seeds are the default preset's only
+    assert smoke["runs"] == 9  # the card's seeds are the default preset's only

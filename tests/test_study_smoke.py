@@ -8,12 +8,13 @@ import pytest
 
 from harness.cli import main
 
-ROWS = ("optima", "uniform", "random", "none")
+ROWS = ("optima", "uniform", "random", "none")  # the default grid and the `none` reference
 CACHE_TOLERANCE = 0.5  # VQA accuracy points
 
 
 def _reproduce(workdir, reports, *extra):
     argv = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--quiet"]
+    argv += ["--schedulers", ",".join(ROWS)]  # a later `--schedulers` in `extra` wins
     return main([*argv, "--workdir", str(workdir), "--reports", str(reports), *extra])
 
 
