@@ -239,6 +239,16 @@ def test_swapped_rows_flip_the_difference(tmp_path):
     ]
 
 
+def test_setup_line_defines_none_only_where_it_is_a_row(full, tmp_path):
+    runs = write_runs(tmp_path / "runs", grid({"optima": UNIFORM, "uniform": UNIFORM}))
+    without = write_reports(runs, tmp_path / "r")[0].read_text()
+    with_none = (full / "reports" / "vqa.md").read_text()
+    definition = "`none` is the student trained on the task alone"
+    assert "| none |" in with_none and definition in with_none
+    assert "| none |" not in without and definition not in without
+    assert "Metric: VQA accuracy" in without  # the rest of the line stays
+
+
 def test_failed_and_missing_runs_are_listed(tmp_path):
     records = grid({"optima": [61.0, None, 60.0], "uniform": [60.0, 62.0, 59.0]})
     records[1] = record("optima", 1, None, error="NumericalError: non-finite | loss\ntrace")

@@ -81,6 +81,7 @@ def test_rerun_skips_complete_runs(smoke, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "complete, skipped" in out
     assert "teacher outputs: reusing" in out  # stored by the first process, not recomputed
+    assert "study time: " in out and " min runs" in out  # what issue 14's 15 minutes count
     assert _records(tmp_path / "work") == before
 
 

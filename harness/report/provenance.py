@@ -23,15 +23,17 @@ def _distinct(values: Iterable[Any]) -> str:
     return "; ".join(f"{v} ({n} runs)" for v, n in sorted(counts.items()))
 
 
-def setup_line(r: RunRecord) -> str:
+def setup_line(r: RunRecord, with_none: bool) -> str:
+    """`with_none`: the report has a `none` row, which the line then defines."""
     c = r.config
     precision = str(c.resolved.get("precision", "fp32"))
+    none = " `none` is the student trained on the task alone (a1 = 1, a2 = a3 = 0)."
     return (
         f"Preset `{c.preset}`, data: {r.provenance.data.source}. Teacher `{c.teacher_model}`, "
         f"student `{c.student}`; T = {c.steps} steps in P = {c.rounds} rounds, "
-        f"T0 = {c.warmup_rounds}, gamma = {c.gamma}, a = {c.alpha}. `none` is the student "
-        "trained on the task alone (a1 = 1, a2 = a3 = 0). Metric: "
-        f"{r.metric_name} on `{c.eval_split}`. Precision: {PRECISIONS.get(precision, precision)}."
+        f"T0 = {c.warmup_rounds}, gamma = {c.gamma}, a = {c.alpha}.{none if with_none else ''}"
+        f" Metric: {r.metric_name} on `{c.eval_split}`. "
+        f"Precision: {PRECISIONS.get(precision, precision)}."
     )
 
 

@@ -84,12 +84,12 @@ def render_task(
         return "\n".join(lines) + "\n", set()
     first = (study.complete or study.records)[0]
     lines += [f"**Verdict.** {verdict(study, spec)}", ""]
-    lines += [setup_line(first), ""]
-    lines += [readings(study.records), ""]
-    lines += mixed_numerics(study)
     names = ordered_schedulers(
         [r.scheduler for r in study.records] + [m.scheduler for m in study.missing]
     )
+    lines += [setup_line(first, "none" in names), ""]
+    lines += [readings(study.records), ""]
+    lines += mixed_numerics(study)
     lines += _main_table(study, spec, names, published)
     lines += _per_seed(study, spec, names)
     figures = write_figures(study, names, reports_dir)
