@@ -84,16 +84,15 @@ def test_nan_in_a_loss_term_fails_the_run_and_the_grid_goes_on(tmp_path, monkeyp
 
 
 def test_two_grids_on_one_workdir_run_each_run_once(tmp_path):
-    argv = [*SMOKE, "--seeds", "0,1", "--workdir", str(tmp_path), "--reports", str(tmp_path)]
-    cmd = [sys.executable, "-m", "harness.cli", *argv]
+    rows = ("optima", "uniform", "random", "none")
+    argv = [*SMOKE, "--seeds", "0,1", "--schedulers", ",".join(rows), "--workdir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "harness.cli", *argv, "--reports", str(tmp_path)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     executed = [line for out in outs for line in out.splitlines() if " -> " in line]
     runs = sorted(line.split(":")[0] for line in executed)
-    expected = sorted(
-        f"run {s} seed {n}" for s in ("optima", "uniform", "random", "none") for n in (0, 1)
-    )
+    expected = sorted(f"run {s} seed {n}" for s in rows for n in (0, 1))
     assert runs == expected  # each of the 8 runs executed by exactly one of the two grids
     assert sum("teacher: VQA" in out for out in outs) == 1  # trained once, reused by the other
 
