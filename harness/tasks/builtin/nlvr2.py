@@ -15,9 +15,9 @@ CARD = register(
         # training pairs; over-fitting is our guess, not measured); 750 take 6.5 min on 2 cores
         teacher_steps=750,
         # 240 steps, 5 paired seeds: a pilot of 8 (this teacher, teacher-variance) measured
-        # optima - uniform sigma_d 0.90 at the end of 240 steps (0.80 on its first 5, half-width
-        # 0.99), where the 500-step schedule needed 24 seeds (sigma_d 3.35): the study fits in
-        # 15 minutes on 2 cores (README, "Sizing the studies")
+        # optima - uniform sigma_d 0.90 at the end of 240 steps (half-width 1.12 expected from
+        # 5 seeds), where the 500-step schedule needed 24 seeds (sigma_d 3.35): the study fits
+        # in 15 minutes on 2 cores (README, "Sizing the studies")
         student_steps=240,
         seeds="0-4",
         tokenizer_corpus=True,

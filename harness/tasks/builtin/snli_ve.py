@@ -16,9 +16,9 @@ CARD = register(
         teacher_steps=1000,
         # 600 steps, 6 paired seeds: a pilot of 8 (this teacher, teacher-variance) measured
         # optima - uniform sigma_d 1.20 at the end of 600 steps (half-width 1.26 expected from
-        # 6 seeds); 400 steps left it at 4.50 (`optima` still catching up), 800 at 0.65 but
-        # 8 seeds of them take 16 min: the study fits in 15 minutes on 2 cores (README,
-        # "Sizing the studies")
+        # 6 seeds); 400 steps left it at 4.50 (`optima` still catching up), 800 at 0.65 (both
+        # over the former 2,000-step teacher) but 8 seeds of 800 take 16 min: the study fits
+        # in 15 minutes on 2 cores (README, "Sizing the studies")
         student_steps=600,
         seeds="0-5",
         tokenizer_corpus=True,

@@ -22,8 +22,8 @@ CARD = register(
         # and 3.91 at the end of an 800-step one, whose runs part ways after step 400
         student_steps=400,
         # 5 paired seeds, not 8: the 8-seed study under teacher-variance measured sigma_d 0.27
-        # (half-width 0.22); its first 5 seeds alone give 0.33, far inside the 1.5 asked, and
-        # keep the study inside 15 minutes on 2 cores with its teacher (README)
+        # (half-width 0.34 expected from 5 seeds, far inside the 1.5 asked), and 5 keep the
+        # study inside 15 minutes on 2 cores with its teacher (README, "Sizing the studies")
         seeds="0-4",
         tokenizer_corpus=True,
         display=Display(
