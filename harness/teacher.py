@@ -37,6 +37,7 @@ SHAPING_SOURCES = (
     "data/tokenizer.py",
     "data/image_store.py",
     "data/order.py",
+    "pretrain.py",
     "teacher.py",
 )
 
@@ -152,7 +153,12 @@ def train_supervised(
     """Task loss only, AdamW with linear warm-up then cosine decay; `t` a TeacherConfig.
     `max_steps` > 0 stops early (smoke checks), the schedule staying that of `t.steps`."""
     steps = min(t.steps, max_steps) if max_steps else t.steps
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    # fused on CPU: the single-tensor step's `sqrt` is MKL's vsSqrt, whose reproducible branch is
+    # not correctly rounded and rounds differently on Intel and AMD CPUs (issue 19); the fused
+    # kernel's is ATen's own, correctly rounded everywhere
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=device.type == "cpu"
+    )
 
     def factor(step: int) -> float:
         if step < t.warmup_steps:

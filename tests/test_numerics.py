@@ -102,3 +102,20 @@ def test_report_prints_numerics_and_warns_when_they_differ(tmp_path, capsys):
     assert "**Warning: these records come from 2 different numerics**" in text
     assert "ATen AVX512" in text and "2 threads a run" in text
     assert "vqa: its records come from 2 different numerics" in capsys.readouterr().err
+
+
+def test_no_step_of_a_run_calls_mkls_vendor_dependent_sqrt(tmp_path, monkeypatch):
+    """A float32 tensor's `sqrt` on CPU is MKL's vsSqrt: not correctly rounded in its
+    reproducible branch, and rounded differently on Intel and AMD CPUs (issue 19: digits made
+    on one vendor moved in the 7th place on the other). Pre-training, teacher and runs must
+    not call it; AdamW's fused CPU kernel takes ATen's own, correctly rounded sqrt."""
+    from harness.cli import main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.sqrt called: its bits follow the CPU vendor")
+
+    monkeypatch.setattr(torch, "sqrt", refuse)
+    monkeypatch.setattr(torch.Tensor, "sqrt", refuse)
+    argv = ["reproduce", "vqa", "--preset", "smoke", "--seeds", "0", "--schedulers", "optima"]
+    argv += ["--max-steps", "4", "--executor", "serial", "--quiet"]
+    assert main([*argv, "--workdir", str(tmp_path / "work"), "--reports", str(tmp_path)]) == 0
