@@ -16,7 +16,10 @@ with AVX2. Portable mode, the default on CPU:
 - oneDNN and NNPACK off: their JIT kernels choose blockings from the ISA and cache sizes of the
   machine, so convolutions take ATen's own path (im2col and an MKL GEMM) instead;
 - a fixed intra-op thread count per step (`numerics.threads` for runs, `teacher_threads` for
-  pre-training, the teacher and its output cache), whatever the machine's core count.
+  pre-training, the teacher and its output cache), whatever the machine's core count;
+- no MKL vector math where it rounds per CPU: a float32 tensor's `sqrt` is MKL's vsSqrt, not
+  correctly rounded in the `COMPATIBLE` branch and rounded differently by Intel and AMD CPUs,
+  so the teacher's AdamW runs fused on CPU (ATen's own `sqrt`; harness/teacher.py).
 
 ATen and MKL read their settings lazily, at the first operation that needs them, so
 `set_environment` works as long as no tensor operation ran before it in the process: the CLI
@@ -203,7 +206,7 @@ def cpu_model() -> str:
 
 
 def cpu_vendor() -> str | None:
-    """`GenuineIntel`, `AuthenticAMD`, ...: portable mode's digits are measured per vendor."""
+    """`GenuineIntel`, `AuthenticAMD`, ...: in each record, to trace a difference of machines."""
     return _cpuinfo().get("vendor_id")
 
 
